@@ -1,0 +1,204 @@
+//! The headless runner behind `eccentric run`: loads or samples a start, steps the engine and
+//! records frames into a run directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::engine::{CpuEngine, sample_start};
+use crate::error::{Error, Result};
+use crate::io::rundir::{InputInfo, check_output_dir};
+use crate::io::{Dataset, RunInfo, RunWriter, load_labels, load_points};
+use crate::metrics::{CSV_COLUMNS, Readouts};
+use crate::params::Params;
+
+/// Everything `eccentric run` needs beyond [`Params`].
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    pub params: Params,
+    pub out: PathBuf,
+    pub input: Option<PathBuf>,
+    pub labels: Option<PathBuf>,
+    /// Particle count when there is no input file.
+    pub n: Option<usize>,
+    /// Dimension when there is no input file.
+    pub dim: Option<usize>,
+    pub steps: u64,
+    pub record_every: u64,
+    /// Stop once the relative energy change over `tol_window` steps falls below this; 0 is off.
+    pub tol: f64,
+    pub tol_window: u64,
+    pub overwrite: bool,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub dir: PathBuf,
+    pub steps: u64,
+    pub frames: usize,
+    pub stop_reason: String,
+    pub final_readouts: Readouts,
+}
+
+/// Estimated bytes per coordinate held by a run: positions, anchors, force, the copy kept for
+/// divergence recovery, two optimizer moments, plus slack for batches and readouts.
+const BYTES_PER_COORDINATE: u64 = 8 * 8;
+
+/// Checks that `n * dim` coordinates fit in the memory this machine has available.
+pub fn check_memory(n: usize, dim: usize) -> Result<()> {
+    let needed = (n as u64).checked_mul(dim as u64).and_then(|c| c.checked_mul(BYTES_PER_COORDINATE));
+    let available = available_memory_bytes();
+    match (needed, available) {
+        (None, _) => Err(Error::TooLarge { n, dim, needed_mib: u64::MAX, limit: "more than any machine has".into() }),
+        (Some(needed), Some(available)) if needed > available => Err(Error::TooLarge {
+            n,
+            dim,
+            needed_mib: needed >> 20,
+            limit: format!("more than the {} MiB available", available >> 20),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Returns `MemAvailable` from `/proc/meminfo`, or `None` where that file does not exist.
+fn available_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Loads the input (or samples a start) and checks the request, before anything is written.
+pub fn prepare_start(request: &RunRequest) -> Result<(Params, Option<Dataset>, crate::model::Points)> {
+    let mut params = request.params.clone();
+    if request.record_every == 0 {
+        return Err(Error::param("--record-every", 0, "must be at least 1"));
+    }
+    if !(request.tol >= 0.0 && request.tol.is_finite()) {
+        return Err(Error::param("--tol", request.tol, "must be 0 (off) or a small positive number such as 1e-9"));
+    }
+    if request.tol_window == 0 {
+        return Err(Error::param("--tol-window", 0, "must be at least 1"));
+    }
+
+    let (dataset, start) = match &request.input {
+        Some(path) => {
+            let mut dataset = load_points(path)?;
+            let (n, dim) = (dataset.points.n(), dataset.points.dim());
+            if let Some(requested) = request.n.filter(|&value| value != n) {
+                return Err(Error::param("--n", requested, format!("conflicts with the {n} rows of the input file; drop --n")));
+            }
+            if let Some(requested) = request.dim.filter(|&value| value != dim) {
+                return Err(Error::param("--dim", requested, format!("conflicts with the {dim} columns of the input file; drop --dim")));
+            }
+            if let Some(labels_path) = &request.labels {
+                dataset.labels = Some(load_labels(labels_path, n)?);
+            }
+            let start = dataset.points.clone();
+            (Some(dataset), start)
+        }
+        None => {
+            if request.labels.is_some() {
+                return Err(Error::param("--labels", "given", "needs --input; labels belong to the rows of an input file"));
+            }
+            let n = request.n.unwrap_or(params.n);
+            let dim = request.dim.unwrap_or(params.dim);
+            params.n = n;
+            params.dim = dim;
+            params.validate()?;
+            check_memory(n, dim)?;
+            (None, sample_start(params.init, n, dim, params.seed))
+        }
+    };
+    params.n = start.n();
+    params.dim = start.dim();
+    params.validate()?;
+    check_memory(params.n, params.dim)?;
+    Ok((params, dataset, start))
+}
+
+/// Runs a simulation to the end and writes its run directory.
+///
+/// Every check of the request happens before the directory is created, so bad input leaves
+/// nothing behind. `interrupt` ends the run early with every frame so far kept.
+pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummary> {
+    check_output_dir(&request.out, request.overwrite)?;
+    let (params, dataset, start) = prepare_start(request)?;
+    let mut engine = CpuEngine::new(params.clone(), start)?;
+
+    let mut info = RunInfo::new("run", "cpu", serde_json::to_value(&params).expect("params serialise"), params.n, params.dim);
+    if let Some(dataset) = &dataset {
+        info.input = Some(InputInfo { file: file_name(&dataset.path), sha256: dataset.sha256.clone() });
+    }
+    if let Some(path) = &request.labels {
+        let bytes = std::fs::read(path).map_err(|e| Error::input(path, e.to_string()))?;
+        info.labels = Some(InputInfo { file: file_name(path), sha256: crate::io::input::sha256_hex(&bytes) });
+    }
+    let labels = dataset.as_ref().and_then(|d| d.labels.as_deref());
+    let mut writer = RunWriter::create(&request.out, request.overwrite, info, &CSV_COLUMNS, labels)?;
+    tracing::info!(n = params.n, d = params.dim, steps = request.steps, out = %request.out.display(), "run started");
+
+    let record = |engine: &CpuEngine, writer: &mut RunWriter| -> Result<Readouts> {
+        let readouts = Readouts::compute(engine.params(), engine.positions(), Some(engine.anchors()), engine.step_index());
+        writer.write_frame(engine.step_index(), engine.positions(), &readouts.csv_values())?;
+        Ok(readouts)
+    };
+
+    let started = Instant::now();
+    let mut last_log = Instant::now();
+    let mut energies: Vec<f64> = Vec::new();
+    let mut last_readouts = record(&engine, &mut writer)?;
+    let mut last_recorded_step = 0;
+    let mut stop_reason = format!("reached {} steps", request.steps);
+
+    while engine.step_index() < request.steps {
+        if interrupt.load(Ordering::Relaxed) {
+            stop_reason = "interrupted".to_string();
+            break;
+        }
+        let evaluation = engine.step()?;
+        energies.push(evaluation.energy.total());
+        let step = engine.step_index();
+
+        if step % request.record_every == 0 {
+            last_readouts = record(&engine, &mut writer)?;
+            last_recorded_step = step;
+        }
+        if last_log.elapsed().as_secs_f64() >= 2.0 {
+            let rate = step as f64 / started.elapsed().as_secs_f64();
+            tracing::info!(step, energy = evaluation.energy.total(), steps_per_second = format!("{rate:.1}"), "running");
+            last_log = Instant::now();
+        }
+        if request.tol > 0.0 && converged(&energies, request.tol, request.tol_window as usize) {
+            stop_reason = format!(
+                "converged: relative energy change over {} steps below {}",
+                request.tol_window, request.tol
+            );
+            break;
+        }
+    }
+    if engine.step_index() != last_recorded_step {
+        last_readouts = record(&engine, &mut writer)?;
+    }
+
+    let frames = writer.frames();
+    let dir = writer.finish(&stop_reason)?;
+    tracing::info!(steps = engine.step_index(), frames, reason = %stop_reason, seconds = started.elapsed().as_secs_f64(), "run finished");
+    Ok(RunSummary { dir, steps: engine.step_index(), frames, stop_reason, final_readouts: last_readouts })
+}
+
+/// True when the energy changed by less than `tol` (relative) over the last `window` steps.
+fn converged(energies: &[f64], tol: f64, window: usize) -> bool {
+    if energies.len() <= window {
+        return false;
+    }
+    let now = energies[energies.len() - 1];
+    let before = energies[energies.len() - 1 - window];
+    (now - before).abs() <= tol * now.abs().max(f64::MIN_POSITIVE)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
