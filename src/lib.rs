@@ -5,12 +5,15 @@
 //! ([`io`]) and the headless runner ([`runner`]). The desktop app ([`app`], behind the `app`
 //! feature) and the command line are thin clients of it.
 
+#[cfg(feature = "app")]
+pub mod app;
 pub mod engine;
 pub mod error;
 pub mod io;
 pub mod metrics;
 pub mod model;
 pub mod params;
+pub mod projection;
 pub mod runner;
 
 pub use error::{Error, Result};

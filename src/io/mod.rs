@@ -1,5 +1,6 @@
 //! Files: loading point sets with validation, and the run directory.
 
+pub mod assets;
 pub mod input;
 pub mod npy;
 pub mod rundir;

@@ -1,0 +1,145 @@
+//! The desktop app: Bevy for the 3D view, egui for the panels, and an engine thread that steps
+//! the simulation so the window never waits for it.
+
+pub mod bridge;
+pub mod panels;
+pub mod scene;
+
+use std::path::PathBuf;
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy::window::WindowResolution;
+use bevy_egui::input::egui_wants_any_keyboard_input;
+use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
+
+use bridge::{Command, EngineBridge, Source};
+use panels::{PanelLayout, UiState, draw_panels};
+use scene::{OrbitCamera, ScenePlugin};
+
+use crate::error::{Error, Result};
+use crate::params::{Params, TaskKind};
+
+/// The scene the app opens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scene {
+    /// About 1000 particles in 3-D from a Gaussian start, in the sphere regime (s = -1).
+    Default,
+    /// The digits autoencoder's latent codes, anchored, colored by digit.
+    Digits,
+}
+
+impl Scene {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "default" => Ok(Scene::Default),
+            "digits" => Ok(Scene::Digits),
+            other => Err(Error::param("--scene", other, "must be 'default' or 'digits'")),
+        }
+    }
+
+    fn setup(self) -> (Params, Source) {
+        match self {
+            Scene::Default => (Params::default(), Source::Sample),
+            Scene::Digits => (Params { task: TaskKind::Anchors, gamma: 1.0, ..Params::default() }, Source::DigitsLatent),
+        }
+    }
+}
+
+/// How the app starts.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    pub scene: Scene,
+    /// Save a screenshot here after `exit_after_seconds`, then exit (for tests and docs).
+    pub screenshot: Option<PathBuf>,
+    pub exit_after_seconds: f64,
+}
+
+/// Steps per published frame in a new app.
+const DEFAULT_STEPS_PER_FRAME: u32 = 5;
+
+/// Opens the window and runs until it is closed.
+pub fn run(options: AppOptions) {
+    let (params, source) = options.scene.setup();
+    let bridge = EngineBridge::spawn(params.clone(), source.clone(), DEFAULT_STEPS_PER_FRAME);
+
+    let mut app = App::new();
+    app.add_plugins(DefaultPlugins.set(WindowPlugin {
+        primary_window: Some(Window {
+            title: "eccentric: latent dynamics under eccentric regularization".into(),
+            resolution: WindowResolution::new(1500, 900),
+            ..default()
+        }),
+        ..default()
+    }))
+    .add_plugins(EguiPlugin::default())
+    .add_plugins(ScenePlugin)
+    .insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
+    .insert_resource(bridge)
+    .insert_resource(UiState::new(params, source, DEFAULT_STEPS_PER_FRAME))
+    .init_resource::<PanelLayout>()
+    .add_systems(EguiPrimaryContextPass, draw_panels)
+    .add_systems(Update, keyboard_shortcuts.run_if(not(egui_wants_any_keyboard_input)));
+
+    if let Some(path) = options.screenshot {
+        app.insert_resource(ScreenshotRequest { path, after_seconds: options.exit_after_seconds, taken: false })
+            .add_systems(Update, take_screenshot_and_exit);
+    }
+    app.run();
+}
+
+/// Space plays or pauses, S takes one batch of steps, R resets.
+fn keyboard_shortcuts(
+    keys: Res<ButtonInput<KeyCode>>,
+    bridge: Res<EngineBridge>,
+    shown: Res<scene::ShownSnapshot>,
+    mut state: ResMut<UiState>,
+    mut orbit: ResMut<OrbitCamera>,
+) {
+    if keys.just_pressed(KeyCode::Space) {
+        let playing = shown.0.as_ref().is_some_and(|s| s.playing);
+        bridge.send(Command::Play(!playing));
+    }
+    if keys.just_pressed(KeyCode::KeyS) {
+        bridge.send(Command::Step);
+    }
+    if keys.just_pressed(KeyCode::KeyR) {
+        state.reset(&bridge, &mut orbit);
+    }
+}
+
+#[derive(Resource)]
+struct ScreenshotRequest {
+    path: PathBuf,
+    after_seconds: f64,
+    taken: bool,
+}
+
+/// Saves one screenshot once the app has run for the requested time, then exits.
+fn take_screenshot_and_exit(time: Res<Time>, mut request: ResMut<ScreenshotRequest>, mut commands: Commands) {
+    if request.taken || time.elapsed_secs_f64() < request.after_seconds {
+        return;
+    }
+    request.taken = true;
+    let path = request.path.clone();
+    commands.spawn(Screenshot::primary_window()).observe(
+        move |captured: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
+            let saved = captured
+                .image
+                .clone()
+                .try_into_dynamic()
+                .map_err(|e| e.to_string())
+                .and_then(|image| image.to_rgb8().save(&path).map_err(|e| e.to_string()));
+            match saved {
+                Ok(()) => {
+                    info!(path = %path.display(), "screenshot saved");
+                    exit.write(AppExit::Success);
+                }
+                Err(error) => {
+                    error!(path = %path.display(), %error, "screenshot could not be saved");
+                    exit.write(AppExit::error());
+                }
+            }
+        },
+    );
+}

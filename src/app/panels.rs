@@ -1,0 +1,457 @@
+//! egui panels: simulation controls on the left, readouts and plots on the right, a status bar
+//! at the bottom. Each panel is a function of the UI state and the newest snapshot.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, egui};
+use egui_plot::{Bar, BarChart, Line, Plot, PlotPoints};
+
+use super::bridge::{Command, EngineBridge, Snapshot, Source};
+use super::scene::{LABEL_COLORS, OrbitCamera, ShownSnapshot};
+use crate::metrics::{Regime, histogram, predicted_rms_radius_log_kernel};
+use crate::params::{APP_MAX_DIM, InitKind, OptimizerKind, Params, TaskKind};
+
+/// Widths of the side panels and height of the status bar, in logical pixels, for the 3D view.
+#[derive(Resource, Default)]
+pub struct PanelLayout {
+    pub left: f32,
+    pub right: f32,
+    pub bottom: f32,
+}
+
+/// Readouts kept for the plots, one point per fresh readout.
+#[derive(Clone, Copy)]
+struct HistoryPoint {
+    step: f64,
+    energy: f64,
+    eccentricity: f64,
+}
+
+/// Most points kept in the plot history; older ones are dropped.
+const HISTORY_LENGTH: usize = 4000;
+
+/// Largest particle count the app's slider offers.
+pub const APP_MAX_N: usize = 20_000;
+
+/// Everything the panels edit or remember between frames.
+#[derive(Resource)]
+pub struct UiState {
+    /// Parameters as edited in the panel.
+    pub params: Params,
+    /// Parameters last sent to the engine.
+    sent: Params,
+    pub steps_per_frame: u32,
+    pub source: Source,
+    file_path: String,
+    record_dir: String,
+    history: VecDeque<HistoryPoint>,
+    last_history_step: Option<u64>,
+    errors: Vec<String>,
+    log_spectrum: bool,
+}
+
+impl UiState {
+    pub fn new(params: Params, source: Source, steps_per_frame: u32) -> Self {
+        Self {
+            sent: params.clone(),
+            params,
+            steps_per_frame,
+            source,
+            file_path: String::new(),
+            record_dir: default_record_dir(),
+            history: VecDeque::new(),
+            last_history_step: None,
+            errors: Vec::new(),
+            log_spectrum: true,
+        }
+    }
+
+    /// Sends the changes made in the panel: live parameters at once, n and d as a resize.
+    fn send_changes(&mut self, bridge: &EngineBridge) {
+        if self.params == self.sent {
+            return;
+        }
+        if self.params.n != self.sent.n || self.params.dim != self.sent.dim {
+            bridge.send(Command::Resize { n: self.params.n, dim: self.params.dim });
+        }
+        bridge.send(Command::SetParams(self.params.clone()));
+        self.sent = self.params.clone();
+    }
+
+    pub fn reset(&mut self, bridge: &EngineBridge, orbit: &mut OrbitCamera) {
+        bridge.send(Command::Reset { params: self.params.clone(), source: self.source.clone() });
+        self.sent = self.params.clone();
+        self.history.clear();
+        self.last_history_step = None;
+        orbit.fit_requested = true;
+    }
+
+    fn record_history(&mut self, snapshot: &Snapshot) {
+        if self.last_history_step.is_some_and(|s| snapshot.step < s) {
+            self.history.clear();
+        }
+        if snapshot.readouts_fresh && self.last_history_step != Some(snapshot.step) {
+            self.history.push_back(HistoryPoint {
+                step: snapshot.step as f64,
+                energy: snapshot.readouts.energy_total,
+                eccentricity: snapshot.readouts.eccentricity,
+            });
+            if self.history.len() > HISTORY_LENGTH {
+                self.history.pop_front();
+            }
+            self.last_history_step = Some(snapshot.step);
+        }
+    }
+}
+
+fn default_record_dir() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("recordings/run-{seconds}")
+}
+
+/// Draws every panel; runs in bevy_egui's pass.
+pub fn draw_panels(
+    mut contexts: EguiContexts,
+    mut state: ResMut<UiState>,
+    mut layout: ResMut<PanelLayout>,
+    mut orbit: ResMut<OrbitCamera>,
+    bridge: Res<EngineBridge>,
+    shown: Res<ShownSnapshot>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    for error in bridge.take_errors() {
+        state.errors.push(error);
+    }
+    let snapshot = shown.0.clone();
+    if let Some(snapshot) = snapshot.as_ref() {
+        state.record_history(snapshot);
+        // The engine may have changed n and d itself (a loaded file); follow it.
+        if state.params.n != snapshot.n || state.params.dim != snapshot.dim {
+            state.params.n = snapshot.n;
+            state.params.dim = snapshot.dim;
+            state.sent.n = snapshot.n;
+            state.sent.dim = snapshot.dim;
+        }
+    }
+
+    // Panels in egui 0.36 are laid out inside a Ui, so one spans the whole window behind them.
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "root".into(),
+        egui::UiBuilder::new().layer_id(egui::LayerId::background()).max_rect(ctx.viewport_rect()),
+    );
+    layout.bottom = egui::Panel::bottom("status")
+        .show(&mut root, |ui| status_bar(ui, snapshot.as_deref()))
+        .response
+        .rect
+        .height();
+
+    layout.left = egui::Panel::left("controls")
+        .default_size(300.0)
+        .show(&mut root, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| controls(ui, &mut state, &bridge, &mut orbit, snapshot.as_deref()));
+        })
+        .response
+        .rect
+        .width();
+
+    layout.right = egui::Panel::right("readouts")
+        .default_size(340.0)
+        .show(&mut root, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                if let Some(snapshot) = snapshot.as_deref() {
+                    readouts(ui, &mut state, snapshot);
+                } else {
+                    ui.label("Waiting for the first state...");
+                }
+            });
+        })
+        .response
+        .rect
+        .width();
+
+    state.send_changes(&bridge);
+    Ok(())
+}
+
+fn controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge, orbit: &mut OrbitCamera, snapshot: Option<&Snapshot>) {
+    ui.heading("Simulation");
+    let playing = snapshot.is_some_and(|s| s.playing);
+    ui.horizontal(|ui| {
+        let label = if playing { "Pause" } else { "Play" };
+        if ui.button(label).on_hover_text("Start or stop stepping (Space)").clicked() {
+            bridge.send(Command::Play(!playing));
+        }
+        if ui.button("Step").on_hover_text("Take one batch of steps while paused (S)").clicked() {
+            bridge.send(Command::Step);
+        }
+        if ui.button("Reset").on_hover_text("Start again from the chosen source, seed and distribution (R)").clicked() {
+            state.reset(bridge, orbit);
+        }
+        if ui.button("Fit view").on_hover_text("Center the camera on the cloud").clicked() {
+            orbit.fit_requested = true;
+        }
+    });
+    let response = ui
+        .add(egui::Slider::new(&mut state.steps_per_frame, 1..=200).logarithmic(true).text("steps per frame"))
+        .on_hover_text("Steps the engine takes for each picture it publishes");
+    if response.changed() {
+        bridge.send(Command::SetStepsPerFrame(state.steps_per_frame));
+    }
+
+    ui.separator();
+    ui.heading("Model");
+    let p = &mut state.params;
+    ui.add(egui::Slider::new(&mut p.gamma, 0.0..=100.0).logarithmic(true).smallest_positive(1e-3).text("scaling factor γ"))
+        .on_hover_text("Weight of the eccentric term against the task term. With anchors, small γ keeps the data's shape and large γ pulls it onto a sphere.");
+    ui.add(egui::Slider::new(&mut p.lambda, 0.01..=100.0).logarithmic(true).text("attraction λ"))
+        .on_hover_text("Strength of the pull towards the origin, λ/(2n)·Σ|z|². For s = 0 the equilibrium RMS radius is 1/√λ.");
+    ui.add(egui::Slider::new(&mut p.kernel_s, -2.0..=6.0).step_by(0.1).text("kernel s"))
+        .on_hover_text("Riesz exponent of the repulsion K_s(r) = r^(-s)/s (s = 0: -ln r). Theory predicts a thin shell for s ≤ d - 4, a full ball otherwise; s = -1 in 3-D is a sphere.");
+    ui.add(egui::Slider::new(&mut p.softening, 0.0..=1.0).logarithmic(true).smallest_positive(1e-6).text("softening ε"))
+        .on_hover_text("Pair distances are evaluated as √(r² + ε²), so coincident points give finite forces.");
+    ui.horizontal(|ui| {
+        ui.label("task term").on_hover_text("none: eccentric term alone. anchors: T = 1/(2n)·Σ|z - a|², a pull back to the starting points.");
+        ui.selectable_value(&mut p.task, TaskKind::None, "none");
+        ui.selectable_value(&mut p.task, TaskKind::Anchors, "anchors");
+    });
+    ui.checkbox(&mut p.project_sphere, "explicit projection (baseline)")
+        .on_hover_text("Minimise the Riesz term alone and put every point back on the unit sphere after each step (projected gradient). With d = 3, s = 1 this is the Thomson problem.");
+
+    ui.separator();
+    ui.heading("Dynamics");
+    ui.add(egui::Slider::new(&mut p.lr, 1e-4..=2.0).logarithmic(true).text("step size lr"))
+        .on_hover_text("z ← z + lr·F with F_i = -n·∂E/∂z_i, so a good step size does not depend on n. Lower it if the run diverges.");
+    egui::ComboBox::from_label("optimizer")
+        .selected_text(format!("{:?}", p.optimizer).to_lowercase())
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut p.optimizer, OptimizerKind::Gd, "gradient descent");
+            ui.selectable_value(&mut p.optimizer, OptimizerKind::Momentum, "momentum");
+            ui.selectable_value(&mut p.optimizer, OptimizerKind::Adam, "adam");
+            ui.selectable_value(&mut p.optimizer, OptimizerKind::Langevin, "langevin");
+        });
+    match p.optimizer {
+        OptimizerKind::Momentum => {
+            ui.add(egui::Slider::new(&mut p.momentum, 0.0..=0.99).text("momentum")).on_hover_text("Heavy-ball coefficient μ: v ← μv + F.");
+        }
+        OptimizerKind::Adam => {
+            ui.add(egui::Slider::new(&mut p.beta1, 0.0..=0.999).text("β1")).on_hover_text("Decay rate of Adam's first moment.");
+            ui.add(egui::Slider::new(&mut p.beta2, 0.0..=0.9999).text("β2")).on_hover_text("Decay rate of Adam's second moment.");
+        }
+        OptimizerKind::Langevin => {
+            ui.add(egui::Slider::new(&mut p.temperature, 0.0..=1.0).logarithmic(true).smallest_positive(1e-5).text("temperature"))
+                .on_hover_text("Noise √(2·lr·T) per coordinate and step: thermal spread around the minimum.");
+        }
+        OptimizerKind::Gd => {}
+    }
+    let mut batch = p.batch_size;
+    ui.add(egui::Slider::new(&mut batch, 0..=p.n.max(2)).text("batch size"))
+        .on_hover_text("Particles per mini-batch; the eccentric term is applied within the batch only. 0 is the full batch.");
+    p.batch_size = if batch == 1 { 2 } else { batch };
+
+    ui.separator();
+    ui.heading("System");
+    ui.add(egui::Slider::new(&mut p.n, 2..=APP_MAX_N).logarithmic(true).text("particles n"))
+        .on_hover_text("Kept particles keep their place; new ones are drawn from the start distribution.");
+    ui.add(egui::Slider::new(&mut p.dim, 1..=APP_MAX_DIM).text("dimension d"))
+        .on_hover_text("Kept axes keep their coordinates, new axes start with small noise, removed axes are dropped. For d > 3 the view shows the first three principal components.");
+    ui.horizontal(|ui| {
+        ui.label("seed").on_hover_text("Seed of the random start, the mini-batches and the noise (applies on Reset).");
+        ui.add(egui::DragValue::new(&mut p.seed));
+    });
+    ui.horizontal(|ui| {
+        ui.label("start").on_hover_text("Distribution of a random start (applies on Reset).");
+        ui.selectable_value(&mut p.init, InitKind::Gaussian, "Gaussian");
+        ui.selectable_value(&mut p.init, InitKind::Uniform, "uniform cube");
+    });
+
+    ui.separator();
+    ui.heading("Data");
+    ui.label(format!("Current: {}", snapshot.map(|s| s.source.as_str()).unwrap_or("-")));
+    ui.horizontal(|ui| {
+        if ui.button("Random start").on_hover_text("Reset to a random start with the current n, d, seed and distribution").clicked() {
+            state.source = Source::Sample;
+            state.reset(bridge, orbit);
+        }
+        if ui.button("Digits latent codes").on_hover_text("1797 codes (16-d) of an autoencoder trained on the UCI 8x8 digits, colored by digit").clicked() {
+            state.source = Source::DigitsLatent;
+            state.reset(bridge, orbit);
+        }
+        if ui.button("Digits pixels").on_hover_text("The 1797 UCI digits themselves, 64 pixel values (0 to 16) each").clicked() {
+            state.source = Source::DigitsPixels;
+            state.reset(bridge, orbit);
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.add(egui::TextEdit::singleline(&mut state.file_path).hint_text("path/to/points.npy or .csv").desired_width(180.0))
+            .on_hover_text("An (n, d) NPY or CSV file. A CSV 'label' column colors the points.");
+        if ui.button("Load").clicked() {
+            let path = PathBuf::from(state.file_path.trim());
+            if state.file_path.trim().is_empty() {
+                state.errors.push("no file given: type the path of an .npy or .csv file".into());
+            } else {
+                state.source = Source::File(path);
+                state.reset(bridge, orbit);
+            }
+        }
+    });
+
+    ui.separator();
+    ui.heading("Record");
+    match snapshot.and_then(|s| s.recording.clone()) {
+        Some(recording) => {
+            ui.label(format!("Recording to {} ({} frames)", recording.dir.display(), recording.frames));
+            if ui.button("Stop recording").clicked() {
+                bridge.send(Command::StopRecording);
+                state.record_dir = default_record_dir();
+            }
+        }
+        None => {
+            ui.add(egui::TextEdit::singleline(&mut state.record_dir).desired_width(220.0))
+                .on_hover_text("Run directory to create: positions.npy, metrics.csv and run.json, one frame per batch of steps.");
+            if ui.button("Start recording").clicked() {
+                bridge.send(Command::StartRecording(PathBuf::from(state.record_dir.trim())));
+            }
+        }
+    }
+
+    if !state.errors.is_empty() {
+        ui.separator();
+        ui.colored_label(egui::Color32::from_rgb(230, 80, 80), "Errors");
+        for error in &state.errors {
+            ui.colored_label(egui::Color32::from_rgb(230, 120, 120), error);
+        }
+        if ui.button("Dismiss").clicked() {
+            state.errors.clear();
+        }
+    }
+}
+
+fn readout_row(ui: &mut egui::Ui, name: &str, value: String, help: &str) {
+    ui.label(name).on_hover_text(help);
+    ui.monospace(value);
+    ui.end_row();
+}
+
+fn readouts(ui: &mut egui::Ui, state: &mut UiState, snapshot: &Snapshot) {
+    let r = &snapshot.readouts;
+    ui.heading("Readouts");
+    egui::Grid::new("readout_grid").num_columns(2).striped(true).show(ui, |ui| {
+        readout_row(ui, "energy E", format!("{:.6}", r.energy_total), "Total energy γR + T");
+        readout_row(ui, "  attraction", format!("{:.6}", r.energy_attraction), "γλ/(2n)·Σ|z|²");
+        readout_row(ui, "  repulsion", format!("{:.6}", r.energy_repulsion), "γ/(n(n-1))·Σ K_s(ρ_ij)");
+        readout_row(ui, "  task", format!("{:.6}", r.energy_task), "T, the anchors term (0 without a task)");
+        readout_row(ui, "mean radius", format!("{:.5}", r.radius_mean), "Mean of |z_i|");
+        readout_row(ui, "radius std/mean", format!("{:.3e}", r.radius_rel_std), "Relative spread of |z_i|: near 0 on a thin shell");
+        readout_row(ui, "eccentricity", format!("{:.4}", r.eccentricity), "√(1 - λ_min/λ_max) of the covariance eigenvalues: 0 when isotropic, near 1 when one axis dominates");
+        readout_row(ui, "virial ratio", format!("{:.6}", r.virial_ratio), "Attraction side over repulsion side of the virial identity; 1 at any stationary point of R");
+        readout_row(ui, "effective rank", format!("{:.3}", r.effective_rank), "exp(entropy of the normalised covariance eigenvalues): from 1 (one axis) to d (isotropic)");
+        readout_row(ui, "hyperspherical E", format!("{:.6}", r.hyperspherical_energy), "Riesz energy of the directions z/|z| under the same kernel, comparable with the projection baseline");
+        readout_row(ui, "uniformity", format!("{:.4}", r.uniformity), "log mean exp(-2|u_i - u_j|²) over direction pairs; lower is more uniform");
+        readout_row(ui, "gradient norm", format!("{:.3e}", r.gradient_norm), "|∂E/∂Z|: goes to 0 at convergence");
+    });
+
+    let params = &state.params;
+    let predicted = Regime::predicted(params.kernel_s, snapshot.dim);
+    let measured = Regime::measured(r.radius_rel_std);
+    ui.label(format!("Theory: {} for s = {:.1}, d = {}; measured: {}", predicted.label(), params.kernel_s, snapshot.dim, measured.label()))
+        .on_hover_text("Quadratic attraction with a Riesz s-kernel gives a thin shell when s ≤ d - 4 and a full ball otherwise (Chafai, Saff and Womersley 2022). Measured: shell when std/mean < 5%.");
+    if params.kernel_s == 0.0 && !params.project_sphere {
+        let rms = snapshot.radii.iter().map(|x| x * x).sum::<f64>() / snapshot.radii.len().max(1) as f64;
+        ui.label(format!("RMS radius {:.5}, theory 1/√λ = {:.5}", rms.sqrt(), predicted_rms_radius_log_kernel(params.lambda)));
+    }
+
+    ui.separator();
+    let energy: Vec<[f64; 2]> = state.history.iter().map(|h| [h.step, h.energy]).collect();
+    let eccentricity: Vec<[f64; 2]> = state.history.iter().map(|h| [h.step, h.eccentricity]).collect();
+    ui.label("Energy over steps");
+    Plot::new("energy_plot").height(120.0).allow_scroll(false).show(ui, |plot| {
+        plot.line(Line::new("energy", PlotPoints::from(energy)));
+    });
+    ui.label("Eccentricity over steps");
+    Plot::new("eccentricity_plot").height(120.0).allow_scroll(false).include_y(0.0).include_y(1.0).show(ui, |plot| {
+        plot.line(Line::new("eccentricity", PlotPoints::from(eccentricity)).color(egui::Color32::from_rgb(230, 150, 60)));
+    });
+
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.label("Covariance spectrum").on_hover_text("Eigenvalues of the covariance, largest first: the stratification of the latent axes by importance.");
+        ui.checkbox(&mut state.log_spectrum, "log scale");
+    });
+    let bars = spectrum_bars(&snapshot.spectrum, state.log_spectrum);
+    Plot::new("spectrum_plot").height(110.0).allow_scroll(false).show(ui, |plot| {
+        plot.bar_chart(BarChart::new("eigenvalue", bars));
+    });
+
+    let max_radius = snapshot.radii.iter().copied().fold(0.0, f64::max).max(1e-9);
+    histogram_plot(ui, "Radii |z|", "radius_histogram", &snapshot.radii, 0.0, max_radius * 1.05);
+    histogram_plot(ui, "Cosines between directions", "cosine_histogram", &snapshot.cosines, -1.0, 1.0);
+
+    if snapshot.labels.is_some() {
+        ui.separator();
+        ui.label("Colors: digit labels");
+        ui.horizontal_wrapped(|ui| {
+            for (digit, [r, g, b]) in LABEL_COLORS.iter().enumerate() {
+                ui.colored_label(egui::Color32::from_rgb(*r, *g, *b), format!("● {digit}"));
+            }
+        });
+    }
+}
+
+/// Bars of the covariance eigenvalues. On the log scale each bar rises from one decade below
+/// the smallest eigenvalue, so every bar points up whatever the magnitudes.
+fn spectrum_bars(spectrum: &[f64], log_scale: bool) -> Vec<Bar> {
+    let logs: Vec<f64> = spectrum.iter().map(|l| l.max(1e-12).log10()).collect();
+    let floor = logs.iter().copied().fold(f64::INFINITY, f64::min).floor() - 1.0;
+    spectrum
+        .iter()
+        .zip(&logs)
+        .enumerate()
+        .map(|(k, (&value, &log))| {
+            let bar = if log_scale { Bar::new(k as f64 + 1.0, log - floor).base_offset(floor) } else { Bar::new(k as f64 + 1.0, value) };
+            bar.width(0.8)
+        })
+        .collect()
+}
+
+fn histogram_plot(ui: &mut egui::Ui, title: &str, id: &str, values: &[f64], low: f64, high: f64) {
+    const BINS: usize = 40;
+    ui.label(title);
+    let counts = histogram(values, low, high, BINS);
+    let width = (high - low) / BINS as f64;
+    let bars: Vec<Bar> = counts
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| Bar::new(low + (k as f64 + 0.5) * width, c as f64).width(width))
+        .collect();
+    Plot::new(id).height(90.0).allow_scroll(false).show(ui, |plot| {
+        plot.bar_chart(BarChart::new(title, bars));
+    });
+}
+
+fn status_bar(ui: &mut egui::Ui, snapshot: Option<&Snapshot>) {
+    ui.horizontal(|ui| {
+        ui.label(format!("backend: CPU (rayon, {} threads)", rayon::current_num_threads()));
+        if let Some(s) = snapshot {
+            ui.separator();
+            ui.label(format!("step {}", s.step));
+            ui.separator();
+            ui.label(format!("{:.0} steps/s", s.steps_per_second));
+            ui.separator();
+            ui.label(format!("n = {}, d = {}", s.n, s.dim));
+            ui.separator();
+            ui.label(if s.playing { "playing" } else { "paused" });
+            if s.dim > 3 {
+                ui.separator();
+                ui.label("view: first three principal components");
+            }
+        }
+        ui.separator();
+        ui.label("drag: rotate · right drag: pan · wheel: zoom · Space / S / R");
+    });
+}
