@@ -199,7 +199,12 @@ fn rebuild_particle_mesh(
     let size = PARTICLE_SIZE * rms;
 
     if orbit.fit_requested {
-        orbit.distance = 3.2 * rms.max(0.1);
+        // Frame the 95th percentile of the radii: Bevy's default vertical field of view is
+        // 45 degrees, and 1/tan(22.5 degrees) is about 2.4, plus a margin.
+        let mut radii: Vec<f32> = points.iter().map(|p| Vec3::from_array(*p).length()).collect();
+        radii.sort_by(f32::total_cmp);
+        let extent = radii.get(radii.len() * 95 / 100).copied().unwrap_or(rms).max(1e-3);
+        orbit.distance = 2.9 * extent;
         orbit.target = Vec3::ZERO;
         orbit.flat = snapshot.dim <= 2;
         orbit.fit_requested = false;

@@ -1,0 +1,94 @@
+//! The real app binary in a real window under Xvfb with the software Vulkan driver: it steps,
+//! saves a screenshot and exits, and the screenshot must show particles.
+//!
+//! Needs `xvfb-run` and a Vulkan driver (Debian's xvfb and mesa-vulkan-drivers). Without them
+//! the tests are skipped, unless `ECCENTRIC_REQUIRE_DISPLAY` is set, as CI does, which turns a
+//! missing display into a failure.
+#![cfg(feature = "app")]
+
+use std::path::Path;
+use std::process::Command;
+
+/// Share of the 3D view's pixels that must differ from the background: 1000 particles on a
+/// sphere cover far more, an empty scene none.
+const MIN_PARTICLE_PIXELS: f64 = 0.02;
+
+/// Channel distance from the clear color above which a pixel counts as drawn.
+const PIXEL_THRESHOLD: i32 = 40;
+
+fn display_available() -> bool {
+    let found = Command::new("xvfb-run").arg("--help").output().is_ok();
+    if !found {
+        assert!(std::env::var_os("ECCENTRIC_REQUIRE_DISPLAY").is_none(), "xvfb-run is required but missing");
+        eprintln!("skipped: xvfb-run not found (set ECCENTRIC_REQUIRE_DISPLAY=1 to make this fail)");
+    }
+    found
+}
+
+/// Runs the app with `args` until it saves `screenshot`, and returns its log.
+fn run_app(args: &[&str], screenshot: &Path) -> String {
+    let output = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1600x1000x24", env!("CARGO_BIN_EXE_eccentric")])
+        .args(args)
+        .args(["--screenshot", screenshot.to_str().unwrap()])
+        .env("WGPU_BACKEND", "vulkan")
+        .output()
+        .expect("xvfb-run starts");
+    let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the app failed:\n{log}");
+    log
+}
+
+/// Share of pixels in the middle of the window (the 3D view) that differ from the clear color.
+fn drawn_share(screenshot: &Path) -> f64 {
+    let image = image::open(screenshot).expect("the screenshot is a PNG").to_rgb8();
+    let (width, height) = image.dimensions();
+    let background = [15, 18, 23];
+    let (x0, x1) = (width * 3 / 10, width * 7 / 10);
+    let (y0, y1) = (height / 5, height * 4 / 5);
+    let mut drawn = 0usize;
+    let mut total = 0usize;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let pixel = image.get_pixel(x, y).0;
+            let distance = (0..3).map(|c| (pixel[c] as i32 - background[c]).abs()).max().unwrap();
+            drawn += usize::from(distance > PIXEL_THRESHOLD);
+            total += 1;
+        }
+    }
+    drawn as f64 / total as f64
+}
+
+#[test]
+fn default_scene_draws_particles() {
+    if !display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let screenshot = dir.path().join("default.png");
+    let log = run_app(&["--exit-after", "6"], &screenshot);
+    assert!(log.contains("screenshot saved"), "{log}");
+
+    let share = drawn_share(&screenshot);
+    assert!(share > MIN_PARTICLE_PIXELS, "only {:.2}% of the view is drawn", 100.0 * share);
+    if let Some(keep) = std::env::var_os("ECCENTRIC_SCREENSHOT_DIR") {
+        std::fs::copy(&screenshot, Path::new(&keep).join("default.png")).unwrap();
+    }
+}
+
+#[test]
+fn digits_scene_draws_particles() {
+    if !display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let screenshot = dir.path().join("digits.png");
+    let log = run_app(&["--scene", "digits", "--exit-after", "6"], &screenshot);
+    assert!(log.contains("digits autoencoder latent codes"), "{log}");
+
+    let share = drawn_share(&screenshot);
+    assert!(share > MIN_PARTICLE_PIXELS, "only {:.2}% of the view is drawn", 100.0 * share);
+    if let Some(keep) = std::env::var_os("ECCENTRIC_SCREENSHOT_DIR") {
+        std::fs::copy(&screenshot, Path::new(&keep).join("digits.png")).unwrap();
+    }
+}
