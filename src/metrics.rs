@@ -310,3 +310,151 @@ impl Regime {
 pub fn predicted_rms_radius_log_kernel(lambda: f64) -> f64 {
     1.0 / lambda.sqrt()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Closed-form values are exact up to rounding in f64.
+    const EXACT: f64 = 1e-12;
+
+    /// The `d + 1` vertices of a regular simplex on the unit sphere in `R^d`.
+    fn regular_simplex(dim: usize) -> Points {
+        // Center the standard basis of R^(d+1), then express it in an orthonormal basis of the
+        // hyperplane it spans, found by Gram-Schmidt.
+        let m = dim + 1;
+        let centered: Vec<Vec<f64>> = (0..m)
+            .map(|i| (0..m).map(|k| if k == i { 1.0 } else { 0.0 } - 1.0 / m as f64).collect())
+            .collect();
+        let mut basis: Vec<Vec<f64>> = Vec::new();
+        for v in &centered {
+            let mut w = v.clone();
+            for b in &basis {
+                let dot: f64 = w.iter().zip(b).map(|(x, y)| x * y).sum();
+                w.iter_mut().zip(b).for_each(|(x, y)| *x -= dot * y);
+            }
+            let norm = norm2(&w).sqrt();
+            if norm > 1e-9 && basis.len() < dim {
+                basis.push(w.iter().map(|x| x / norm).collect());
+            }
+        }
+        let mut coords = Vec::new();
+        for v in &centered {
+            let row: Vec<f64> = basis.iter().map(|b| v.iter().zip(b).map(|(x, y)| x * y).sum()).collect();
+            let norm = norm2(&row).sqrt();
+            coords.extend(row.iter().map(|x| x / norm));
+        }
+        Points::from_rows(m, dim, coords)
+    }
+
+    /// The `2d` points `+e_k` and `-e_k`.
+    fn axis_points(dim: usize) -> Points {
+        let mut coords = vec![0.0; 2 * dim * dim];
+        for k in 0..dim {
+            coords[(2 * k) * dim + k] = 1.0;
+            coords[(2 * k + 1) * dim + k] = -1.0;
+        }
+        Points::from_rows(2 * dim, dim, coords)
+    }
+
+    #[test]
+    fn simplex_is_isotropic_unit_shell() {
+        for dim in [2, 3, 5] {
+            let points = regular_simplex(dim);
+            let radii = radius_stats(&points);
+            assert!((radii.mean - 1.0).abs() < EXACT, "d={dim}");
+            assert!(radii.rel_std < 1e-9, "d={dim}");
+            let spectrum = covariance_spectrum(&points);
+            // Covariance of the simplex vertices is I/d.
+            for l in &spectrum {
+                assert!((l - 1.0 / dim as f64).abs() < 1e-12, "d={dim}: eigenvalue {l}");
+            }
+            assert!(eccentricity(&spectrum) < 1e-5, "d={dim}");
+            assert!((effective_rank(&spectrum) - dim as f64).abs() < 1e-9, "d={dim}");
+        }
+    }
+
+    #[test]
+    fn simplex_direction_readouts() {
+        for dim in [2, 3, 7] {
+            let points = regular_simplex(dim);
+            // Every pair of vertices has cosine -1/d, so squared chord 2 + 2/d.
+            let chord2 = 2.0 + 2.0 / dim as f64;
+            for s in [-1.0, 0.0, 1.0] {
+                let kernel = Kernel::new(s, 0.0);
+                let stats = direction_stats(&points, &kernel);
+                let expected = kernel.term(chord2).value;
+                assert!((stats.energy - expected).abs() < 1e-12, "d={dim} s={s}");
+            }
+            let stats = direction_stats(&points, &Kernel::new(1.0, 0.0));
+            assert!((stats.uniformity + UNIFORMITY_T * chord2).abs() < 1e-12, "d={dim}");
+            for cosine in pair_cosines(&points, 1000) {
+                assert!((cosine + 1.0 / dim as f64).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn axis_points_readouts() {
+        let dim = 4;
+        let points = axis_points(dim);
+        let spectrum = covariance_spectrum(&points);
+        // Covariance of +-e_k over 2d points is I/d.
+        for l in &spectrum {
+            assert!((l - 0.25).abs() < EXACT);
+        }
+        assert!((effective_rank(&spectrum) - 4.0).abs() < 1e-9);
+        let radii = radius_stats(&points);
+        assert!((radii.mean - 1.0).abs() < EXACT);
+        assert!(radii.rel_std < EXACT);
+    }
+
+    #[test]
+    fn points_on_line_are_fully_eccentric() {
+        let points = Points::from_rows(4, 3, vec![1.0, 0.0, 0.0, 2.0, 0.0, 0.0, -1.0, 0.0, 0.0, -3.0, 0.0, 0.0]);
+        let spectrum = covariance_spectrum(&points);
+        assert!((eccentricity(&spectrum) - 1.0).abs() < EXACT);
+        assert!((effective_rank(&spectrum) - 1.0).abs() < EXACT);
+    }
+
+    #[test]
+    fn anisotropic_cloud_eccentricity() {
+        // Points +-a e_1 and +-b e_2: eigenvalues a^2/2 and b^2/2.
+        let (a, b) = (2.0, 1.0);
+        let points = Points::from_rows(4, 2, vec![a, 0.0, -a, 0.0, 0.0, b, 0.0, -b]);
+        let spectrum = covariance_spectrum(&points);
+        let expected = (1.0f64 - (b * b) / (a * a)).sqrt();
+        assert!((eccentricity(&spectrum) - expected).abs() < EXACT);
+        let p = [a * a / (a * a + b * b), b * b / (a * a + b * b)];
+        let expected_rank = (-(p[0] * p[0].ln() + p[1] * p[1].ln())).exp();
+        assert!((effective_rank(&spectrum) - expected_rank).abs() < EXACT);
+    }
+
+    #[test]
+    fn virial_ratio_and_gradient_at_equilibrium() {
+        // Two points at +-r on a line with s = 0, lambda = 1, no softening: the force on each is
+        // -r + 2/(n-1) * (2r)/(2r)^2 = -r + 1/r, zero at r = 1.
+        let points = Points::from_rows(2, 1, vec![1.0, -1.0]);
+        let params = Params { n: 2, dim: 1, kernel_s: 0.0, softening: 0.0, ..Params::default() };
+        let readouts = Readouts::compute(&params, &points, None, 0);
+        assert!((readouts.virial_ratio - 1.0).abs() < EXACT);
+        assert!(readouts.gradient_norm < EXACT);
+        // E = 1/(2*2) * 2 + 1/2 * 2 * (-ln 2).
+        assert!((readouts.energy_total - (0.5 - 2f64.ln())).abs() < EXACT);
+    }
+
+    #[test]
+    fn theory_regimes() {
+        assert_eq!(Regime::predicted(-1.0, 3), Regime::Shell);
+        assert_eq!(Regime::predicted(0.0, 3), Regime::Ball);
+        assert_eq!(Regime::predicted(12.0, 16), Regime::Shell);
+        assert_eq!(Regime::predicted(12.5, 16), Regime::Ball);
+        assert!((predicted_rms_radius_log_kernel(4.0) - 0.5).abs() < EXACT);
+    }
+
+    #[test]
+    fn histogram_counts_every_value() {
+        let counts = histogram(&[0.0, 0.1, 0.5, 0.99, 1.0, 7.0], 0.0, 1.0, 4);
+        assert_eq!(counts, vec![2, 0, 1, 3]);
+    }
+}

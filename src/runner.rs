@@ -129,6 +129,12 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
     let mut engine = CpuEngine::new(params.clone(), start)?;
 
     let mut info = RunInfo::new("run", "cpu", serde_json::to_value(&params).expect("params serialise"), params.n, params.dim);
+    info.settings = serde_json::json!({
+        "steps": request.steps,
+        "record_every": request.record_every,
+        "tol": request.tol,
+        "tol_window": request.tol_window,
+    });
     if let Some(dataset) = &dataset {
         info.input = Some(InputInfo { file: file_name(&dataset.path), sha256: dataset.sha256.clone() });
     }

@@ -267,3 +267,31 @@ fn metrics_command_prints_readouts() {
     let eccentricity = value["readouts"]["eccentricity"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&eccentricity));
 }
+
+#[test]
+fn optimizer_flags_and_stop_rule_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = eccentric(&[
+        "run", "--out", out.to_str().unwrap(), "--n", "12", "--kernel-s", "1", "--project-sphere", "--optimizer", "momentum",
+        "--momentum", "0.8", "--lr", "0.02", "--batch-size", "0", "--tol", "1e-10", "--tol-window", "50", "--steps", "20000",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(info["params"]["optimizer"], "momentum");
+    assert_eq!(info["params"]["momentum"], 0.8);
+    assert_eq!(info["params"]["project_sphere"], true);
+    assert_eq!(info["settings"]["tol"], 1e-10);
+    assert_eq!(info["settings"]["tol_window"], 50);
+    let reason = info["stop_reason"].as_str().unwrap();
+    assert!(reason.starts_with("converged"), "{reason}");
+    let last_step = info["frame_steps"].as_array().unwrap().last().unwrap().as_u64().unwrap();
+    assert!(last_step < 20000, "the stop rule ends the run early, at step {last_step}");
+
+    // Twelve points on the sphere settle on the icosahedron: 49.165253058 over 66 pairs.
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let last = metrics.lines().last().unwrap();
+    let repulsion: f64 = last.split(',').nth(3).unwrap().parse().unwrap();
+    assert!((repulsion * 66.0 / 49.165253058 - 1.0).abs() < 1e-6, "energy {}", repulsion * 66.0);
+}

@@ -39,6 +39,8 @@ pub struct RunInfo {
     pub backend: String,
     /// Every parameter of the scenario, as its own serde struct.
     pub params: serde_json::Value,
+    /// Settings of the run itself (steps, recording interval, stop rule), `null` where none apply.
+    pub settings: serde_json::Value,
     pub input: Option<InputInfo>,
     pub labels: Option<InputInfo>,
     pub n: usize,
@@ -59,6 +61,7 @@ impl RunInfo {
             scenario: scenario.to_string(),
             backend: backend.to_string(),
             params,
+            settings: serde_json::Value::Null,
             input: None,
             labels: None,
             n,
