@@ -32,6 +32,11 @@ struct AppArgs {
     #[arg(long, default_value = "default")]
     scene: String,
 
+    /// Open side by side with a second simulation that changes one parameter: `projection`,
+    /// `gamma=X`, `lambda=X`, `s=X` or `optimizer=NAME`.
+    #[arg(long, value_name = "CHANGE")]
+    compare: Option<String>,
+
     /// Save a screenshot of the window to this PNG file after `--exit-after` seconds, then exit.
     #[arg(long, hide = true, value_name = "PNG")]
     screenshot: Option<PathBuf>,
@@ -148,7 +153,8 @@ fn init_logging() {
 #[cfg(feature = "app")]
 fn open_app(args: AppArgs) -> Result<(), eccentric::Error> {
     let scene = eccentric::app::Scene::parse(&args.scene)?;
-    eccentric::app::run(eccentric::app::AppOptions { scene, screenshot: args.screenshot, exit_after_seconds: args.exit_after });
+    let compare = args.compare.as_deref().map(eccentric::app::compare::Variation::parse).transpose()?;
+    eccentric::app::run(eccentric::app::AppOptions { scene, screenshot: args.screenshot, exit_after_seconds: args.exit_after, compare });
     Ok(())
 }
 

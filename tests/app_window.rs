@@ -41,10 +41,16 @@ fn run_app(args: &[&str], screenshot: &Path) -> String {
 
 /// Share of pixels in the middle of the window (the 3D view) that differ from the clear color.
 fn drawn_share(screenshot: &Path) -> f64 {
+    let width = image::image_dimensions(screenshot).expect("the screenshot is a PNG").0;
+    drawn_share_in(screenshot, width * 3 / 10, width * 7 / 10)
+}
+
+/// Share of pixels between columns `x0` and `x1` (middle three fifths of the height) that differ
+/// from the clear color.
+fn drawn_share_in(screenshot: &Path, x0: u32, x1: u32) -> f64 {
     let image = image::open(screenshot).expect("the screenshot is a PNG").to_rgb8();
-    let (width, height) = image.dimensions();
+    let height = image.height();
     let background = [15, 18, 23];
-    let (x0, x1) = (width * 3 / 10, width * 7 / 10);
     let (y0, y1) = (height / 5, height * 4 / 5);
     let mut drawn = 0usize;
     let mut total = 0usize;
@@ -91,4 +97,22 @@ fn digits_scene_draws_particles() {
     if let Some(keep) = std::env::var_os("ECCENTRIC_SCREENSHOT_DIR") {
         std::fs::copy(&screenshot, Path::new(&keep).join("digits.png")).unwrap();
     }
+}
+
+#[test]
+fn comparison_view_draws_both_halves() {
+    if !display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let screenshot = dir.path().join("compare.png");
+    let log = run_app(&["--compare", "projection", "--exit-after", "6"], &screenshot);
+    assert!(log.contains("comparison started"), "{log}");
+
+    // The 3D view lies between the panels (about 21% and 78% of the width) and is split in two.
+    let width = image::image_dimensions(&screenshot).unwrap().0;
+    let left = drawn_share_in(&screenshot, width * 24 / 100, width * 48 / 100);
+    let right = drawn_share_in(&screenshot, width * 52 / 100, width * 76 / 100);
+    assert!(left > MIN_PARTICLE_PIXELS, "left half: only {:.2}% drawn", 100.0 * left);
+    assert!(right > MIN_PARTICLE_PIXELS, "right half: only {:.2}% drawn", 100.0 * right);
 }

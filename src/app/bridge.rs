@@ -49,7 +49,7 @@ impl Source {
 }
 
 /// Requests from the app to the engine thread.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Command {
     /// New parameters of the dynamics; n and d are handled by `Resize`.
     SetParams(Params),

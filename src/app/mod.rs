@@ -2,6 +2,7 @@
 //! the simulation so the window never waits for it.
 
 pub mod bridge;
+pub mod compare;
 pub mod panels;
 pub mod scene;
 
@@ -14,6 +15,7 @@ use bevy_egui::input::egui_wants_any_keyboard_input;
 use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
 
 use bridge::{Command, EngineBridge, Source};
+use compare::Comparison;
 use panels::{PanelLayout, UiState, draw_panels};
 use scene::{OrbitCamera, ScenePlugin};
 
@@ -53,6 +55,8 @@ pub struct AppOptions {
     /// Save a screenshot here after `exit_after_seconds`, then exit (for tests and docs).
     pub screenshot: Option<PathBuf>,
     pub exit_after_seconds: f64,
+    /// Open the comparison view with this parameter changed on the right.
+    pub compare: Option<compare::Variation>,
 }
 
 /// Steps per published frame in a new app.
@@ -62,6 +66,11 @@ const DEFAULT_STEPS_PER_FRAME: u32 = 5;
 pub fn run(options: AppOptions) {
     let (params, source) = options.scene.setup();
     let bridge = EngineBridge::spawn(params.clone(), source.clone(), DEFAULT_STEPS_PER_FRAME);
+    let mut comparison = Comparison::default();
+    if let Some(variation) = options.compare {
+        comparison.variation = variation;
+        comparison.start(&params, &source, DEFAULT_STEPS_PER_FRAME);
+    }
 
     let mut app = App::new();
     app.add_plugins(DefaultPlugins.set(WindowPlugin {
@@ -78,6 +87,7 @@ pub fn run(options: AppOptions) {
     .insert_resource(bridge)
     .insert_resource(UiState::new(params, source, DEFAULT_STEPS_PER_FRAME))
     .init_resource::<PanelLayout>()
+    .insert_resource(comparison)
     .add_systems(EguiPrimaryContextPass, draw_panels)
     .add_systems(Update, keyboard_shortcuts.run_if(not(egui_wants_any_keyboard_input)));
 
@@ -92,6 +102,7 @@ pub fn run(options: AppOptions) {
 fn keyboard_shortcuts(
     keys: Res<ButtonInput<KeyCode>>,
     bridge: Res<EngineBridge>,
+    mut comparison: ResMut<Comparison>,
     shown: Res<scene::ShownSnapshot>,
     mut state: ResMut<UiState>,
     mut orbit: ResMut<OrbitCamera>,
@@ -99,12 +110,14 @@ fn keyboard_shortcuts(
     if keys.just_pressed(KeyCode::Space) {
         let playing = shown.0.as_ref().is_some_and(|s| s.playing);
         bridge.send(Command::Play(!playing));
+        comparison.send(Command::Play(!playing));
     }
     if keys.just_pressed(KeyCode::KeyS) {
         bridge.send(Command::Step);
+        comparison.send(Command::Step);
     }
     if keys.just_pressed(KeyCode::KeyR) {
-        state.reset(&bridge, &mut orbit);
+        state.reset(&bridge, &mut comparison, &mut orbit);
     }
 }
 

@@ -9,7 +9,8 @@ use bevy_egui::{EguiContexts, egui};
 use egui_plot::{Bar, BarChart, Line, Plot, PlotPoints};
 
 use super::bridge::{Command, EngineBridge, Snapshot, Source};
-use super::scene::{LABEL_COLORS, OrbitCamera, ShownSnapshot};
+use super::compare::{Comparison, Variation};
+use super::scene::{LABEL_COLORS, OrbitCamera, ShownComparison, ShownSnapshot};
 use crate::metrics::{Regime, histogram, predicted_rms_radius_log_kernel};
 use crate::params::{APP_MAX_DIM, InitKind, OptimizerKind, Params, TaskKind};
 
@@ -46,8 +47,8 @@ pub struct UiState {
     pub source: Source,
     file_path: String,
     record_dir: String,
-    history: VecDeque<HistoryPoint>,
-    last_history_step: Option<u64>,
+    history: History,
+    compared_history: History,
     errors: Vec<String>,
     log_spectrum: bool,
 }
@@ -61,15 +62,16 @@ impl UiState {
             source,
             file_path: String::new(),
             record_dir: default_record_dir(),
-            history: VecDeque::new(),
-            last_history_step: None,
+            history: History::default(),
+            compared_history: History::default(),
             errors: Vec::new(),
             log_spectrum: true,
         }
     }
 
     /// Sends the changes made in the panel: live parameters at once, n and d as a resize.
-    fn send_changes(&mut self, bridge: &EngineBridge) {
+    fn send_changes(&mut self, bridge: &EngineBridge, comparison: &mut Comparison) {
+        comparison.sync_params(&self.params);
         if self.params == self.sent {
             return;
         }
@@ -80,29 +82,48 @@ impl UiState {
         self.sent = self.params.clone();
     }
 
-    pub fn reset(&mut self, bridge: &EngineBridge, orbit: &mut OrbitCamera) {
+    /// Restarts both simulations from the chosen source with the panel's parameters.
+    pub fn reset(&mut self, bridge: &EngineBridge, comparison: &mut Comparison, orbit: &mut OrbitCamera) {
         bridge.send(Command::Reset { params: self.params.clone(), source: self.source.clone() });
+        comparison.reset(&self.params, &self.source);
         self.sent = self.params.clone();
-        self.history.clear();
-        self.last_history_step = None;
+        self.history = History::default();
+        self.compared_history = History::default();
         orbit.fit_requested = true;
     }
+}
 
-    fn record_history(&mut self, snapshot: &Snapshot) {
-        if self.last_history_step.is_some_and(|s| snapshot.step < s) {
-            self.history.clear();
+/// Readouts over steps for the plots.
+#[derive(Default)]
+struct History {
+    points: VecDeque<HistoryPoint>,
+    last_step: Option<u64>,
+}
+
+impl History {
+    fn record(&mut self, snapshot: &Snapshot) {
+        if self.last_step.is_some_and(|s| snapshot.step < s) {
+            self.points.clear();
         }
-        if snapshot.readouts_fresh && self.last_history_step != Some(snapshot.step) {
-            self.history.push_back(HistoryPoint {
+        if snapshot.readouts_fresh && self.last_step != Some(snapshot.step) {
+            self.points.push_back(HistoryPoint {
                 step: snapshot.step as f64,
                 energy: snapshot.readouts.energy_total,
                 eccentricity: snapshot.readouts.eccentricity,
             });
-            if self.history.len() > HISTORY_LENGTH {
-                self.history.pop_front();
+            if self.points.len() > HISTORY_LENGTH {
+                self.points.pop_front();
             }
-            self.last_history_step = Some(snapshot.step);
+            self.last_step = Some(snapshot.step);
         }
+    }
+
+    fn energy(&self) -> Vec<[f64; 2]> {
+        self.points.iter().map(|h| [h.step, h.energy]).collect()
+    }
+
+    fn eccentricity(&self) -> Vec<[f64; 2]> {
+        self.points.iter().map(|h| [h.step, h.eccentricity]).collect()
     }
 }
 
@@ -120,16 +141,27 @@ pub fn draw_panels(
     mut state: ResMut<UiState>,
     mut layout: ResMut<PanelLayout>,
     mut orbit: ResMut<OrbitCamera>,
+    mut comparison: ResMut<Comparison>,
     bridge: Res<EngineBridge>,
     shown: Res<ShownSnapshot>,
+    shown_comparison: Res<ShownComparison>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     for error in bridge.take_errors() {
         state.errors.push(error);
     }
+    if let Some(compared) = comparison.bridge.as_ref() {
+        for error in compared.take_errors() {
+            state.errors.push(format!("right-hand simulation: {error}"));
+        }
+    }
+    let compared = shown_comparison.0.clone().filter(|_| comparison.is_on());
+    if let Some(compared) = compared.as_ref() {
+        state.compared_history.record(compared);
+    }
     let snapshot = shown.0.clone();
     if let Some(snapshot) = snapshot.as_ref() {
-        state.record_history(snapshot);
+        state.history.record(snapshot);
         // The engine may have changed n and d itself (a loaded file); follow it.
         if state.params.n != snapshot.n || state.params.dim != snapshot.dim {
             state.params.n = snapshot.n;
@@ -154,7 +186,7 @@ pub fn draw_panels(
     layout.left = egui::Panel::left("controls")
         .default_size(300.0)
         .show(&mut root, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| controls(ui, &mut state, &bridge, &mut orbit, snapshot.as_deref()));
+            egui::ScrollArea::vertical().show(ui, |ui| controls(ui, &mut state, &bridge, &mut comparison, &mut orbit, snapshot.as_deref()));
         })
         .response
         .rect
@@ -165,7 +197,7 @@ pub fn draw_panels(
         .show(&mut root, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 if let Some(snapshot) = snapshot.as_deref() {
-                    readouts(ui, &mut state, snapshot);
+                    readouts(ui, &mut state, snapshot, compared.as_deref(), &comparison);
                 } else {
                     ui.label("Waiting for the first state...");
                 }
@@ -175,23 +207,32 @@ pub fn draw_panels(
         .rect
         .width();
 
-    state.send_changes(&bridge);
+    state.send_changes(&bridge, &mut comparison);
     Ok(())
 }
 
-fn controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge, orbit: &mut OrbitCamera, snapshot: Option<&Snapshot>) {
+fn controls(
+    ui: &mut egui::Ui,
+    state: &mut UiState,
+    bridge: &EngineBridge,
+    comparison: &mut Comparison,
+    orbit: &mut OrbitCamera,
+    snapshot: Option<&Snapshot>,
+) {
     ui.heading("Simulation");
     let playing = snapshot.is_some_and(|s| s.playing);
     ui.horizontal(|ui| {
         let label = if playing { "Pause" } else { "Play" };
         if ui.button(label).on_hover_text("Start or stop stepping (Space)").clicked() {
             bridge.send(Command::Play(!playing));
+            comparison.send(Command::Play(!playing));
         }
         if ui.button("Step").on_hover_text("Take one batch of steps while paused (S)").clicked() {
             bridge.send(Command::Step);
+            comparison.send(Command::Step);
         }
         if ui.button("Reset").on_hover_text("Start again from the chosen source, seed and distribution (R)").clicked() {
-            state.reset(bridge, orbit);
+            state.reset(bridge, comparison, orbit);
         }
         if ui.button("Fit view").on_hover_text("Center the camera on the cloud").clicked() {
             orbit.fit_requested = true;
@@ -202,6 +243,7 @@ fn controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge, orbit
         .on_hover_text("Steps the engine takes for each picture it publishes");
     if response.changed() {
         bridge.send(Command::SetStepsPerFrame(state.steps_per_frame));
+        comparison.send(Command::SetStepsPerFrame(state.steps_per_frame));
     }
 
     ui.separator();
@@ -276,15 +318,15 @@ fn controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge, orbit
     ui.horizontal(|ui| {
         if ui.button("Random start").on_hover_text("Reset to a random start with the current n, d, seed and distribution").clicked() {
             state.source = Source::Sample;
-            state.reset(bridge, orbit);
+            state.reset(bridge, comparison, orbit);
         }
         if ui.button("Digits latent codes").on_hover_text("1797 codes (16-d) of an autoencoder trained on the UCI 8x8 digits, colored by digit").clicked() {
             state.source = Source::DigitsLatent;
-            state.reset(bridge, orbit);
+            state.reset(bridge, comparison, orbit);
         }
         if ui.button("Digits pixels").on_hover_text("The 1797 UCI digits themselves, 64 pixel values (0 to 16) each").clicked() {
             state.source = Source::DigitsPixels;
-            state.reset(bridge, orbit);
+            state.reset(bridge, comparison, orbit);
         }
     });
     ui.horizontal(|ui| {
@@ -296,10 +338,13 @@ fn controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge, orbit
                 state.errors.push("no file given: type the path of an .npy or .csv file".into());
             } else {
                 state.source = Source::File(path);
-                state.reset(bridge, orbit);
+                state.reset(bridge, comparison, orbit);
             }
         }
     });
+
+    ui.separator();
+    compare_controls(ui, state, bridge, comparison, orbit);
 
     ui.separator();
     ui.heading("Record");
@@ -332,13 +377,67 @@ fn controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge, orbit
     }
 }
 
+fn compare_controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge, comparison: &mut Comparison, orbit: &mut OrbitCamera) {
+    ui.heading("Compare");
+    let mut on = comparison.is_on();
+    let toggled = ui
+        .checkbox(&mut on, "side by side")
+        .on_hover_text("Run a second simulation from the same start and seed with one parameter changed, shown on the right half of the view.")
+        .changed();
+
+    let mut variation = comparison.variation;
+    egui::ComboBox::from_label("changed parameter").selected_text(variation.name()).show_ui(ui, |ui| {
+        for choice in Variation::CHOICES {
+            if ui.selectable_label(variation.same_kind(&choice), choice.name()).clicked() && !variation.same_kind(&choice) {
+                variation = choice;
+            }
+        }
+    });
+    match &mut variation {
+        Variation::Gamma(gamma) => {
+            ui.add(egui::Slider::new(gamma, 0.0..=100.0).logarithmic(true).smallest_positive(1e-3).text("γ on the right"));
+        }
+        Variation::Lambda(lambda) => {
+            ui.add(egui::Slider::new(lambda, 0.01..=100.0).logarithmic(true).text("λ on the right"));
+        }
+        Variation::KernelS(s) => {
+            ui.add(egui::Slider::new(s, -2.0..=6.0).step_by(0.1).text("s on the right"));
+        }
+        Variation::Optimizer(optimizer) => {
+            ui.horizontal(|ui| {
+                ui.selectable_value(optimizer, OptimizerKind::Gd, "gd");
+                ui.selectable_value(optimizer, OptimizerKind::Momentum, "momentum");
+                ui.selectable_value(optimizer, OptimizerKind::Adam, "adam");
+                ui.selectable_value(optimizer, OptimizerKind::Langevin, "langevin");
+            });
+        }
+        Variation::Projection => {
+            ui.label("The right half toggles the explicit projection.");
+        }
+    }
+    let kind_changed = !variation.same_kind(&comparison.variation);
+    comparison.variation = variation;
+
+    if toggled && on {
+        comparison.start(&state.params, &state.source, state.steps_per_frame);
+        state.reset(bridge, comparison, orbit);
+    } else if toggled {
+        comparison.stop();
+    } else if kind_changed && comparison.is_on() {
+        state.reset(bridge, comparison, orbit);
+    }
+    if comparison.is_on() {
+        ui.label(format!("Right: {}", comparison.variation.describe(&state.params)));
+    }
+}
+
 fn readout_row(ui: &mut egui::Ui, name: &str, value: String, help: &str) {
     ui.label(name).on_hover_text(help);
     ui.monospace(value);
     ui.end_row();
 }
 
-fn readouts(ui: &mut egui::Ui, state: &mut UiState, snapshot: &Snapshot) {
+fn readouts(ui: &mut egui::Ui, state: &mut UiState, snapshot: &Snapshot, compared: Option<&Snapshot>, comparison: &Comparison) {
     let r = &snapshot.readouts;
     ui.heading("Readouts");
     egui::Grid::new("readout_grid").num_columns(2).striped(true).show(ui, |ui| {
@@ -356,6 +455,10 @@ fn readouts(ui: &mut egui::Ui, state: &mut UiState, snapshot: &Snapshot) {
         readout_row(ui, "gradient norm", format!("{:.3e}", r.gradient_norm), "|∂E/∂Z|: goes to 0 at convergence");
     });
 
+    if let Some(compared) = compared {
+        compared_readouts(ui, snapshot, compared, &comparison.variation.describe(&state.params));
+    }
+
     let params = &state.params;
     let predicted = Regime::predicted(params.kernel_s, snapshot.dim);
     let measured = Regime::measured(r.radius_rel_std);
@@ -367,15 +470,20 @@ fn readouts(ui: &mut egui::Ui, state: &mut UiState, snapshot: &Snapshot) {
     }
 
     ui.separator();
-    let energy: Vec<[f64; 2]> = state.history.iter().map(|h| [h.step, h.energy]).collect();
-    let eccentricity: Vec<[f64; 2]> = state.history.iter().map(|h| [h.step, h.eccentricity]).collect();
+    let comparing = compared.is_some();
     ui.label("Energy over steps");
     Plot::new("energy_plot").height(120.0).allow_scroll(false).show(ui, |plot| {
-        plot.line(Line::new("energy", PlotPoints::from(energy)));
+        plot.line(Line::new("left", PlotPoints::from(state.history.energy())));
+        if comparing {
+            plot.line(Line::new("right", PlotPoints::from(state.compared_history.energy())).color(COMPARED_COLOR));
+        }
     });
     ui.label("Eccentricity over steps");
     Plot::new("eccentricity_plot").height(120.0).allow_scroll(false).include_y(0.0).include_y(1.0).show(ui, |plot| {
-        plot.line(Line::new("eccentricity", PlotPoints::from(eccentricity)).color(egui::Color32::from_rgb(230, 150, 60)));
+        plot.line(Line::new("left", PlotPoints::from(state.history.eccentricity())).color(egui::Color32::from_rgb(230, 150, 60)));
+        if comparing {
+            plot.line(Line::new("right", PlotPoints::from(state.compared_history.eccentricity())).color(COMPARED_COLOR));
+        }
     });
 
     ui.separator();
@@ -417,6 +525,36 @@ fn spectrum_bars(spectrum: &[f64], log_scale: bool) -> Vec<Bar> {
             bar.width(0.8)
         })
         .collect()
+}
+
+/// Line color of the right-hand simulation in the plots.
+const COMPARED_COLOR: egui::Color32 = egui::Color32::from_rgb(120, 200, 255);
+
+/// Key readouts of both simulations side by side.
+fn compared_readouts(ui: &mut egui::Ui, left: &Snapshot, right: &Snapshot, description: &str) {
+    ui.separator();
+    ui.label(format!("Left vs right ({description})"));
+    egui::Grid::new("compare_grid").num_columns(3).striped(true).show(ui, |ui| {
+        ui.label("");
+        ui.label("left");
+        ui.label("right");
+        ui.end_row();
+        let rows: [(&str, f64, f64); 7] = [
+            ("energy E", left.readouts.energy_total, right.readouts.energy_total),
+            ("radius std/mean", left.readouts.radius_rel_std, right.readouts.radius_rel_std),
+            ("eccentricity", left.readouts.eccentricity, right.readouts.eccentricity),
+            ("effective rank", left.readouts.effective_rank, right.readouts.effective_rank),
+            ("hyperspherical E", left.readouts.hyperspherical_energy, right.readouts.hyperspherical_energy),
+            ("uniformity", left.readouts.uniformity, right.readouts.uniformity),
+            ("step", left.step as f64, right.step as f64),
+        ];
+        for (name, a, b) in rows {
+            ui.label(name);
+            ui.monospace(format!("{a:.5}"));
+            ui.monospace(format!("{b:.5}"));
+            ui.end_row();
+        }
+    });
 }
 
 fn histogram_plot(ui: &mut egui::Ui, title: &str, id: &str, values: &[f64], low: f64, high: f64) {

@@ -12,6 +12,7 @@ use bevy_egui::input::egui_wants_any_pointer_input;
 use bevy_egui::{EguiGlobalSettings, PrimaryEguiContext};
 
 use super::bridge::{EngineBridge, Snapshot};
+use super::compare::Comparison;
 use super::panels::PanelLayout;
 
 pub struct ScenePlugin;
@@ -20,6 +21,7 @@ impl Plugin for ScenePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<OrbitCamera>()
             .init_resource::<ShownSnapshot>()
+            .init_resource::<ShownComparison>()
             .add_systems(Startup, setup_scene)
             .add_systems(
                 Update,
@@ -59,8 +61,31 @@ impl Default for OrbitCamera {
 #[derive(Resource, Default)]
 pub struct ShownSnapshot(pub Option<std::sync::Arc<Snapshot>>);
 
+/// The snapshot of the second simulation on screen, in the comparison view.
+#[derive(Resource, Default)]
+pub struct ShownComparison(pub Option<std::sync::Arc<Snapshot>>);
+
+/// Which simulation a camera or a particle mesh belongs to.
+#[derive(Component, Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    Main,
+    Compared,
+}
+
+impl Side {
+    fn layer(self) -> RenderLayers {
+        match self {
+            Side::Main => RenderLayers::layer(0),
+            Side::Compared => RenderLayers::layer(1),
+        }
+    }
+}
+
 #[derive(Resource)]
-struct ParticleMesh(Handle<Mesh>);
+struct ParticleMeshes {
+    main: Handle<Mesh>,
+    compared: Handle<Mesh>,
+}
 
 #[derive(Component)]
 struct MainCamera;
@@ -96,7 +121,16 @@ fn setup_scene(
     mut materials: ResMut<Assets<StandardMaterial>>,
     mut egui_settings: ResMut<EguiGlobalSettings>,
 ) {
-    commands.spawn((Camera3d::default(), MainCamera, Transform::from_xyz(0.0, 0.0, 6.0).looking_at(Vec3::ZERO, Vec3::Y)));
+    for (side, order) in [(Side::Main, 0), (Side::Compared, -1)] {
+        commands.spawn((
+            Camera3d::default(),
+            Camera { order, is_active: side == Side::Main, ..default() },
+            MainCamera,
+            side,
+            side.layer(),
+            Transform::from_xyz(0.0, 0.0, 6.0).looking_at(Vec3::ZERO, Vec3::Y),
+        ));
+    }
 
     // egui gets a camera of its own that covers the whole window: the 3D camera's viewport
     // shrinks to the space between the panels, and egui drawn through it would shrink too.
@@ -119,21 +153,41 @@ fn setup_scene(
     commands.spawn((
         DirectionalLight { illuminance: 6000.0, ..default() },
         Transform::from_xyz(3.0, 5.0, 4.0).looking_at(Vec3::ZERO, Vec3::Y),
+        RenderLayers::from_layers(&[0, 1]),
     ));
     commands.insert_resource(GlobalAmbientLight { brightness: 600.0, ..default() });
 
-    let mesh = meshes.add(Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default()));
     let material = materials.add(StandardMaterial { base_color: Color::WHITE, perceptual_roughness: 0.7, ..default() });
-    commands.spawn((Mesh3d(mesh.clone()), MeshMaterial3d(material), Transform::default()));
-    commands.insert_resource(ParticleMesh(mesh));
+    let mut handles = Vec::new();
+    for side in [Side::Main, Side::Compared] {
+        let mesh = meshes.add(Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default()));
+        commands.spawn((Mesh3d(mesh.clone()), MeshMaterial3d(material.clone()), Transform::default(), side, side.layer()));
+        handles.push(mesh);
+    }
+    commands.insert_resource(ParticleMeshes { main: handles[0].clone(), compared: handles[1].clone() });
 }
 
-fn take_snapshot(bridge: Res<EngineBridge>, mut shown: ResMut<ShownSnapshot>) {
+fn take_snapshot(
+    bridge: Res<EngineBridge>,
+    comparison: Res<Comparison>,
+    mut shown: ResMut<ShownSnapshot>,
+    mut shown_comparison: ResMut<ShownComparison>,
+) {
     if let Some(latest) = bridge.latest() {
         let is_new = shown.0.as_ref().is_none_or(|s| s.serial != latest.serial);
         if is_new {
             shown.0 = Some(latest);
         }
+    }
+    match comparison.bridge.as_ref().and_then(|b| b.latest()) {
+        Some(latest) => {
+            let is_new = shown_comparison.0.as_ref().is_none_or(|s| s.serial != latest.serial);
+            if is_new {
+                shown_comparison.0 = Some(latest);
+            }
+        }
+        None if shown_comparison.0.is_some() && !comparison.is_on() => shown_comparison.0 = None,
+        None => {}
     }
 }
 
@@ -185,32 +239,55 @@ const PARTICLE_SIZE: f32 = 0.022;
 
 fn rebuild_particle_mesh(
     shown: Res<ShownSnapshot>,
-    particle_mesh: Res<ParticleMesh>,
+    shown_comparison: Res<ShownComparison>,
+    particle_meshes: Res<ParticleMeshes>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut orbit: ResMut<OrbitCamera>,
 ) {
-    if !shown.is_changed() {
+    if shown.is_changed()
+        && let Some(snapshot) = shown.0.as_ref()
+    {
+        fit_orbit(&mut orbit, snapshot);
+        if let Some(mut mesh) = meshes.get_mut(&particle_meshes.main) {
+            fill_particle_mesh(&mut mesh, snapshot);
+        }
+    }
+    if shown_comparison.is_changed()
+        && let Some(mut mesh) = meshes.get_mut(&particle_meshes.compared)
+    {
+        match shown_comparison.0.as_ref() {
+            Some(snapshot) => fill_particle_mesh(&mut mesh, snapshot),
+            None => *mesh = Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default()),
+        }
+    }
+}
+
+/// Root mean square distance of the display points from the origin.
+fn display_rms(points: &[[f32; 3]]) -> f32 {
+    let count = points.len().max(1) as f32;
+    (points.iter().map(|p| Vec3::from_array(*p).length_squared()).sum::<f32>() / count).sqrt().max(1e-6)
+}
+
+fn fit_orbit(orbit: &mut OrbitCamera, snapshot: &Snapshot) {
+    orbit.flat = snapshot.dim <= 2;
+    if !orbit.fit_requested {
         return;
     }
-    let Some(snapshot) = shown.0.as_ref() else { return };
+    // Frame the 95th percentile of the radii: Bevy's default vertical field of view is 45
+    // degrees, and 1/tan(22.5 degrees) is about 2.4, plus a margin.
     let points = &snapshot.display;
-    let count = points.len().max(1) as f32;
-    let rms = (points.iter().map(|p| Vec3::from_array(*p).length_squared()).sum::<f32>() / count).sqrt().max(1e-6);
-    let size = PARTICLE_SIZE * rms;
+    let mut radii: Vec<f32> = points.iter().map(|p| Vec3::from_array(*p).length()).collect();
+    radii.sort_by(f32::total_cmp);
+    let extent = radii.get(radii.len() * 95 / 100).copied().unwrap_or(display_rms(points)).max(1e-3);
+    orbit.distance = 2.9 * extent;
+    orbit.target = Vec3::ZERO;
+    orbit.fit_requested = false;
+}
 
-    if orbit.fit_requested {
-        // Frame the 95th percentile of the radii: Bevy's default vertical field of view is
-        // 45 degrees, and 1/tan(22.5 degrees) is about 2.4, plus a margin.
-        let mut radii: Vec<f32> = points.iter().map(|p| Vec3::from_array(*p).length()).collect();
-        radii.sort_by(f32::total_cmp);
-        let extent = radii.get(radii.len() * 95 / 100).copied().unwrap_or(rms).max(1e-3);
-        orbit.distance = 2.9 * extent;
-        orbit.target = Vec3::ZERO;
-        orbit.flat = snapshot.dim <= 2;
-        orbit.fit_requested = false;
-    }
-    orbit.flat = snapshot.dim <= 2;
-
+/// Rebuilds `mesh` with one small icosahedron per particle, colored by label.
+fn fill_particle_mesh(mesh: &mut Mesh, snapshot: &Snapshot) {
+    let points = &snapshot.display;
+    let size = PARTICLE_SIZE * display_rms(points);
     let (unit, faces) = icosahedron();
     let mut positions = Vec::with_capacity(points.len() * 12);
     let mut normals = Vec::with_capacity(points.len() * 12);
@@ -231,8 +308,6 @@ fn rebuild_particle_mesh(
             indices.extend(face.iter().map(|k| base + k));
         }
     }
-
-    let Some(mut mesh) = meshes.get_mut(&particle_mesh.0) else { return };
     mesh.insert_attribute(Mesh::ATTRIBUTE_POSITION, positions);
     mesh.insert_attribute(Mesh::ATTRIBUTE_NORMAL, normals);
     mesh.insert_attribute(Mesh::ATTRIBUTE_COLOR, colors);
@@ -271,17 +346,21 @@ fn orbit_rotation(orbit: &OrbitCamera) -> Quat {
     if orbit.flat { Quat::IDENTITY } else { Quat::from_euler(EulerRot::YXZ, orbit.yaw, -orbit.pitch, 0.0) }
 }
 
-fn place_camera(orbit: Res<OrbitCamera>, mut camera: Single<&mut Transform, With<MainCamera>>) {
+fn place_camera(orbit: Res<OrbitCamera>, mut cameras: Query<&mut Transform, With<MainCamera>>) {
     let rotation = orbit_rotation(&orbit);
-    camera.translation = orbit.target + rotation * Vec3::new(0.0, 0.0, orbit.distance);
-    camera.rotation = rotation;
+    for mut camera in &mut cameras {
+        camera.translation = orbit.target + rotation * Vec3::new(0.0, 0.0, orbit.distance);
+        camera.rotation = rotation;
+    }
 }
 
-/// Restricts the 3D view to the part of the window that the side panels leave free.
+/// Restricts the 3D view to the part of the window that the side panels leave free, split in
+/// two halves in the comparison view.
 fn fit_viewport_to_panels(
     layout: Res<PanelLayout>,
+    comparison: Res<Comparison>,
     window: Single<&Window>,
-    mut camera: Single<&mut Camera, With<MainCamera>>,
+    mut cameras: Query<(&mut Camera, &Side), With<MainCamera>>,
 ) {
     let scale = window.scale_factor();
     let left = (layout.left * scale) as u32;
@@ -289,15 +368,27 @@ fn fit_viewport_to_panels(
     let bottom = (layout.bottom * scale) as u32;
     let width = window.physical_width();
     let height = window.physical_height();
-    if left + right + 16 >= width || bottom + 16 >= height {
-        camera.viewport = None;
-        return;
+    let fits = left + right + 16 < width && bottom + 16 < height;
+    let comparing = comparison.is_on();
+
+    for (mut camera, side) in &mut cameras {
+        camera.is_active = *side == Side::Main || comparing;
+        if !fits {
+            camera.viewport = None;
+            continue;
+        }
+        let free = width - left - right;
+        let (x, w) = match (comparing, side) {
+            (false, _) => (left, free),
+            (true, Side::Main) => (left, free / 2),
+            (true, Side::Compared) => (left + free / 2, free - free / 2),
+        };
+        camera.viewport = Some(Viewport {
+            physical_position: UVec2::new(x, 0),
+            physical_size: UVec2::new(w.max(1), height - bottom),
+            ..default()
+        });
     }
-    camera.viewport = Some(Viewport {
-        physical_position: UVec2::new(left, 0),
-        physical_size: UVec2::new(width - left - right, height - bottom),
-        ..default()
-    });
 }
 
 /// Draws short coordinate axes at the origin (red x, green y, blue z).
