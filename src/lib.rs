@@ -7,6 +7,7 @@
 
 #[cfg(feature = "app")]
 pub mod app;
+pub mod bench;
 pub mod engine;
 pub mod error;
 pub mod io;

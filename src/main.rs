@@ -52,6 +52,40 @@ enum Command {
     Run(RunArgs),
     /// Print every readout of a point set stored in an NPY or CSV file.
     Metrics(MetricsArgs),
+    /// Measure steps per second of the CPU engine against the machine's f32 GEMM rate.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Particle counts, comma-separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_values_t = [1024, 4096, 16384])]
+    n: Vec<usize>,
+
+    /// Dimensions, comma-separated.
+    #[arg(long = "dim", value_name = "LIST", value_delimiter = ',', default_values_t = [3, 16, 64, 256])]
+    dim: Vec<usize>,
+
+    /// Riesz exponent s of the kernel.
+    #[arg(long = "kernel-s", value_name = "S", allow_negative_numbers = true, default_value_t = 0.0)]
+    kernel_s: f64,
+
+    /// Force paths to time: auto (the engine's choice), pairwise, matrix, reference, or both
+    /// (pairwise and matrix wherever each applies).
+    #[arg(long, value_name = "PATH", default_value = "both")]
+    path: String,
+
+    /// Seconds of timed steps per configuration (after one warm-up step; at least one step).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    seconds: f64,
+
+    /// Side of the square matrices of the reference GEMM measurement.
+    #[arg(long, value_name = "SIZE", default_value_t = 2048)]
+    gemm_size: usize,
+
+    /// Also write the table to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -135,6 +169,7 @@ fn main() -> ExitCode {
             run_command(args)
         }
         Some(Command::Metrics(args)) => metrics_command(args),
+        Some(Command::Bench(args)) => bench_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,6 +277,67 @@ fn metrics_command(args: MetricsArgs) -> Result<(), eccentric::Error> {
     println!("{:<22} {} predicted for s = {}, d = {}; {} measured", "regime", predicted.label(), args.kernel_s, points.dim(), measured.label());
     if args.kernel_s == 0.0 {
         println!("{:<22} {:.6} predicted at equilibrium (1/sqrt(lambda))", "radius_rms_theory", predicted_rms_radius_log_kernel(args.lambda));
+    }
+    Ok(())
+}
+
+fn bench_command(args: BenchArgs) -> Result<(), eccentric::Error> {
+    use eccentric::bench::{CSV_HEADER, bench_engine, gemm_rate};
+    use eccentric::engine::{ForcePath, PAIRWISE_MAX_DIM};
+
+    let paths: Vec<ForcePath> = match args.path.as_str() {
+        "both" => vec![ForcePath::Pairwise, ForcePath::Matrix],
+        "auto" => vec![ForcePath::Auto],
+        "pairwise" => vec![ForcePath::Pairwise],
+        "matrix" => vec![ForcePath::Matrix],
+        "reference" => vec![ForcePath::Reference],
+        other => return Err(eccentric::Error::param("--path", other, "must be auto, pairwise, matrix, reference or both")),
+    };
+    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
+        return Err(eccentric::Error::param("--seconds", args.seconds, "must be greater than 0"));
+    }
+    if let Some(bad) = args.n.iter().find(|&&n| n < 2) {
+        return Err(eccentric::Error::param("--n", bad, "every particle count must be at least 2"));
+    }
+    if let Some(bad) = args.dim.iter().find(|&&d| d < 1) {
+        return Err(eccentric::Error::param("--dim", bad, "every dimension must be at least 1"));
+    }
+    if let Some(out) = &args.out {
+        std::fs::write(out, format!("{CSV_HEADER}\n")).map_err(|e| eccentric::Error::Output { path: out.clone(), problem: e.to_string() })?;
+    }
+    let budget = std::time::Duration::from_secs_f64(args.seconds);
+    let threads = rayon::current_num_threads();
+
+    let gemm = gemm_rate(args.gemm_size, budget);
+    println!("reference: f32 GEMM {0}x{0}x{0}, {threads} threads: {gemm:.1} GFLOP/s", args.gemm_size);
+    println!("operation count: 4 n^2 d per step (the two n x n x d products of the matrix path)");
+    println!("{:<14} {:>6} {:>5} {:>12} {:>14} {:>9} {:>8}", "impl", "n", "d", "steps/s", "pairs/s", "GFLOP/s", "of GEMM");
+    let mut lines = Vec::new();
+    for &n in &args.n {
+        for &d in &args.dim {
+            for &path in &paths {
+                let skip = args.path == "both" && ((path == ForcePath::Pairwise && d > PAIRWISE_MAX_DIM) || (path == ForcePath::Matrix && d < 16));
+                if skip {
+                    continue;
+                }
+                let row = bench_engine(path, n, d, args.kernel_s, budget);
+                println!(
+                    "{:<14} {:>6} {:>5} {:>12.2} {:>14.3e} {:>9.2} {:>7.0}%",
+                    row.implementation,
+                    n,
+                    d,
+                    row.steps_per_second,
+                    row.pair_interactions_per_second,
+                    row.gflops,
+                    100.0 * row.gflops / gemm
+                );
+                lines.push(row.csv_line());
+                if let Some(out) = &args.out {
+                    let text = format!("{CSV_HEADER}\n{}\n", lines.join("\n"));
+                    std::fs::write(out, text).map_err(|e| eccentric::Error::Output { path: out.clone(), problem: e.to_string() })?;
+                }
+            }
+        }
     }
     Ok(())
 }

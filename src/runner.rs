@@ -154,7 +154,8 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
 
     let started = Instant::now();
     let mut last_log = Instant::now();
-    let mut energies: Vec<f64> = Vec::new();
+    // Energies at every multiple of the stop rule's window, the only steps the rule compares.
+    let mut window_energies: Vec<f64> = Vec::new();
     let mut last_readouts = record(&engine, &mut writer)?;
     let mut last_recorded_step = 0;
     let mut stop_reason = format!("reached {} steps", request.steps);
@@ -164,8 +165,7 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
             stop_reason = "interrupted".to_string();
             break;
         }
-        let evaluation = engine.step()?;
-        energies.push(evaluation.energy.total());
+        engine.step()?;
         let step = engine.step_index();
 
         if step % request.record_every == 0 {
@@ -174,10 +174,13 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
         }
         if last_log.elapsed().as_secs_f64() >= 2.0 {
             let rate = step as f64 / started.elapsed().as_secs_f64();
-            tracing::info!(step, energy = evaluation.energy.total(), steps_per_second = format!("{rate:.1}"), "running");
+            tracing::info!(step, energy = last_readouts.energy_total, energy_step = last_readouts.step, steps_per_second = format!("{rate:.1}"), "running");
             last_log = Instant::now();
         }
-        if request.tol > 0.0 && converged(&energies, request.tol, request.tol_window as usize) {
+        if request.tol > 0.0 && step % request.tol_window == 0 {
+            window_energies.push(engine.evaluate().energy.total());
+        }
+        if request.tol > 0.0 && converged(&window_energies, request.tol) {
             stop_reason = format!(
                 "converged: relative energy change over {} steps below {}",
                 request.tol_window, request.tol
@@ -195,13 +198,9 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
     Ok(RunSummary { dir, steps: engine.step_index(), frames, stop_reason, final_readouts: last_readouts })
 }
 
-/// True when the energy changed by less than `tol` (relative) over the last `window` steps.
-fn converged(energies: &[f64], tol: f64, window: usize) -> bool {
-    if energies.len() <= window {
-        return false;
-    }
-    let now = energies[energies.len() - 1];
-    let before = energies[energies.len() - 1 - window];
+/// True when the last two window energies differ by less than `tol`, relative.
+fn converged(window_energies: &[f64], tol: f64) -> bool {
+    let [.., before, now] = window_energies else { return false };
     (now - before).abs() <= tol * now.abs().max(f64::MIN_POSITIVE)
 }
 

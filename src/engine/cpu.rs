@@ -3,10 +3,12 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::forces::{ForcePath, compute_force};
 use super::optim::OptimizerState;
 use crate::error::{Error, Result};
 use crate::model::points::norm2;
 use crate::model::{Evaluation, Points, Task, evaluate};
+
 use crate::params::{Params, TaskKind};
 
 /// A simulation state on the CPU with everything needed to step it.
@@ -20,6 +22,7 @@ pub struct CpuEngine {
     /// Source of mini-batches and Langevin noise, seeded from `params.seed`.
     rng: ChaCha8Rng,
     step: u64,
+    force_path: ForcePath,
 }
 
 impl CpuEngine {
@@ -43,6 +46,7 @@ impl CpuEngine {
             force: Points::zeros(n, dim),
             optimizer: OptimizerState::default(),
             step: 0,
+            force_path: ForcePath::Auto,
         })
     }
 
@@ -56,6 +60,15 @@ impl CpuEngine {
 
     pub fn anchors(&self) -> &Points {
         &self.anchors
+    }
+
+    /// Chooses the implementation of the force (the pairwise or matrix path by default).
+    pub fn set_force_path(&mut self, path: ForcePath) {
+        self.force_path = path;
+    }
+
+    pub fn force_path(&self) -> ForcePath {
+        self.force_path.resolve(self.positions.dim())
     }
 
     /// Number of steps taken since the start.
@@ -94,20 +107,20 @@ impl CpuEngine {
         evaluate(&self.params.model(), self.task(), &self.positions, &mut force)
     }
 
-    /// Takes one step and returns the evaluation at the state before it.
+    /// Takes one step.
     ///
-    /// With mini-batches the evaluation is that of the batch. Fails when the state or its energy
-    /// stops being finite, which leaves the last finite state behind.
-    pub fn step(&mut self) -> Result<Evaluation> {
+    /// Fails when a position stops being finite, which leaves the last finite state behind.
+    /// Energies are not computed here; [`CpuEngine::evaluate`] computes them when needed.
+    pub fn step(&mut self) -> Result<()> {
         let n = self.positions.n();
         let dim = self.positions.dim();
         let batch = self.params.effective_batch();
         let model = self.params.model();
 
-        let (evaluation, active) = if batch == n {
+        let active = if batch == n {
             let task = task_term(&self.params, &self.anchors);
-            let evaluation = evaluate(&model, task, &self.positions, &mut self.force);
-            (evaluation, (0..n).collect::<Vec<_>>())
+            compute_force(self.force_path, &model, task, &self.positions, &mut self.force);
+            (0..n).collect::<Vec<_>>()
         } else {
             let mut indices = rand::seq::index::sample(&mut self.rng, n, batch).into_vec();
             indices.sort_unstable();
@@ -121,16 +134,12 @@ impl CpuEngine {
                 Task::None => Task::None,
             };
             let mut batch_force = Points::zeros(batch, dim);
-            let evaluation = evaluate(&model, task, &batch_points, &mut batch_force);
+            compute_force(self.force_path, &model, task, &batch_points, &mut batch_force);
             for (row, &i) in indices.iter().enumerate() {
                 self.force.row_mut(i).copy_from_slice(batch_force.row(row));
             }
-            (evaluation, indices)
+            indices
         };
-
-        if !evaluation.energy.total().is_finite() {
-            return Err(Error::Diverged { step: self.step, what: "the energy" });
-        }
 
         let previous = self.positions.clone();
         self.optimizer.apply(
@@ -150,7 +159,7 @@ impl CpuEngine {
         }
 
         self.step += 1;
-        Ok(evaluation)
+        Ok(())
     }
 
     /// Last force computed, `F_i = -n dE/dz_i` (rows outside the last mini-batch are stale).

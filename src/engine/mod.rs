@@ -1,13 +1,17 @@
 //! Things that advance a state by steps, and the random starting states they begin from.
 
 pub mod cpu;
+pub mod forces;
+mod matrix;
 pub mod optim;
+mod pairwise;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 pub use cpu::CpuEngine;
+pub use forces::{ForcePath, KernelWeight, PAIRWISE_MAX_DIM, compute_force};
 
 use crate::model::Points;
 use crate::params::InitKind;
