@@ -16,6 +16,7 @@ pub mod model;
 pub mod params;
 pub mod projection;
 pub mod runner;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use params::Params;

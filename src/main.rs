@@ -52,8 +52,37 @@ enum Command {
     Run(RunArgs),
     /// Print every readout of a point set stored in an NPY or CSV file.
     Metrics(MetricsArgs),
+    /// Train an autoencoder with eccentric regularization and record its latent codes.
+    Train(TrainArgs),
     /// Measure steps per second of the CPU engine against the machine's f32 GEMM rate.
     Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Run directory to create (positions.npy with the latent codes, metrics.csv, run.json,
+    /// weights/, principal_axes.png).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+
+    /// Training data, one sample per row (NPY or CSV). Default: the built-in UCI 8x8 digits.
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+
+    /// Labels of the data rows (NPY or CSV), when the data has no `label` column.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+
+    /// Record the latent codes every K training steps (mini-batches).
+    #[arg(long, value_name = "K", default_value_t = 20)]
+    record_every: u64,
+
+    /// Replace an existing run directory at --out.
+    #[arg(long)]
+    overwrite: bool,
+
+    #[command(flatten)]
+    params: eccentric::train::TrainParams,
 }
 
 #[derive(Args)]
@@ -170,6 +199,10 @@ fn main() -> ExitCode {
         }
         Some(Command::Metrics(args)) => metrics_command(args),
         Some(Command::Bench(args)) => bench_command(args),
+        Some(Command::Train(args)) => {
+            init_logging();
+            train_command(args)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -339,5 +372,38 @@ fn bench_command(args: BenchArgs) -> Result<(), eccentric::Error> {
             }
         }
     }
+    Ok(())
+}
+
+fn train_command(args: TrainArgs) -> Result<(), eccentric::Error> {
+    use eccentric::io::assets::{DIGITS_PIXELS, asset_path};
+    use eccentric::train::run::{TrainRequest, train};
+
+    let request = TrainRequest {
+        params: args.params,
+        out: args.out,
+        data: args.data.unwrap_or_else(|| asset_path(DIGITS_PIXELS)),
+        labels: args.labels,
+        record_every: args.record_every,
+        overwrite: args.overwrite,
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    if let Err(error) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+        tracing::warn!(%error, "Ctrl-C will kill the run instead of ending it cleanly");
+    }
+    let summary = train(&request, interrupt)?;
+    let r = summary.final_readouts;
+    println!(
+        "wrote {} frames to {} ({} steps); reconstruction loss {:.4} -> {:.4}, latent radius std/mean {:.3}, eccentricity {:.3}, effective rank {:.2}",
+        summary.frames,
+        summary.dir.display(),
+        summary.steps,
+        summary.first_loss,
+        summary.final_loss,
+        r.radius_rel_std,
+        r.eccentricity,
+        r.effective_rank
+    );
     Ok(())
 }
