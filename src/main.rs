@@ -27,10 +27,14 @@ struct Cli {
 /// Options of the desktop app (used when no subcommand is given).
 #[derive(Args, Debug, Clone)]
 struct AppArgs {
-    /// Scene the app opens on: `default` (1000 particles in 3-D) or `digits` (the built-in
-    /// latent codes of a digits autoencoder).
+    /// Scene the app opens on: `default` (1000 particles in 3-D), `digits` (the built-in latent
+    /// codes of a digits autoencoder) or `train` (an autoencoder training on the digits).
     #[arg(long, default_value = "default")]
     scene: String,
+
+    /// Scaling factor gamma of the opening scene (the particles' or the training loss's).
+    #[arg(long = "scale", value_name = "GAMMA")]
+    scale: Option<f64>,
 
     /// Open side by side with a second simulation that changes one parameter: `projection`,
     /// `gamma=X`, `lambda=X`, `s=X` or `optimizer=NAME`.
@@ -222,7 +226,10 @@ fn init_logging() {
 fn open_app(args: AppArgs) -> Result<(), eccentric::Error> {
     let scene = eccentric::app::Scene::parse(&args.scene)?;
     let compare = args.compare.as_deref().map(eccentric::app::compare::Variation::parse).transpose()?;
-    eccentric::app::run(eccentric::app::AppOptions { scene, screenshot: args.screenshot, exit_after_seconds: args.exit_after, compare });
+    if let Some(gamma) = args.scale.filter(|g| !(g.is_finite() && *g >= 0.0)) {
+        return Err(eccentric::Error::param("--scale", gamma, "must be 0 or greater"));
+    }
+    eccentric::app::run(eccentric::app::AppOptions { scene, screenshot: args.screenshot, exit_after_seconds: args.exit_after, compare, gamma: args.scale });
     Ok(())
 }
 

@@ -116,3 +116,41 @@ fn comparison_view_draws_both_halves() {
     assert!(left > MIN_PARTICLE_PIXELS, "left half: only {:.2}% drawn", 100.0 * left);
     assert!(right > MIN_PARTICLE_PIXELS, "right half: only {:.2}% drawn", 100.0 * right);
 }
+
+/// Share of grey pixels brighter than `level` (r = g = b) in a region given as fractions of the
+/// image's width and height.
+fn bright_grey_share(screenshot: &Path, x: (f64, f64), y: (f64, f64), level: u8) -> f64 {
+    let image = image::open(screenshot).unwrap().to_rgb8();
+    let (width, height) = (image.width() as f64, image.height() as f64);
+    let mut count = 0usize;
+    let mut total = 0usize;
+    for py in (y.0 * height) as u32..(y.1 * height) as u32 {
+        for px in (x.0 * width) as u32..(x.1 * width) as u32 {
+            let [r, g, b] = image.get_pixel(px, py).0;
+            count += usize::from(r == g && g == b && r > level);
+            total += 1;
+        }
+    }
+    count as f64 / total as f64
+}
+
+#[test]
+fn training_scene_draws_image_grid() {
+    if !display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let screenshot = dir.path().join("train.png");
+    let log = run_app(&["--scene", "train", "--exit-after", "8"], &screenshot);
+    assert!(log.contains("training started"), "{log}");
+
+    let share = drawn_share(&screenshot);
+    assert!(share > MIN_PARTICLE_PIXELS, "only {:.2}% of the view is drawn", 100.0 * share);
+    // The principal-axis grid sits at the top of the right panel: decoded digits are bright grey
+    // strokes, which the dark panel does not have.
+    let grid = bright_grey_share(&screenshot, (0.78, 0.92), (0.21, 0.34), 150);
+    assert!(grid > 0.03, "image grid not found: {:.2}% bright grey pixels", 100.0 * grid);
+    if let Some(keep) = std::env::var_os("ECCENTRIC_SCREENSHOT_DIR") {
+        std::fs::copy(&screenshot, Path::new(&keep).join("train.png")).unwrap();
+    }
+}

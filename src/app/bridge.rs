@@ -23,6 +23,9 @@ use crate::metrics::{CSV_COLUMNS, Readouts, covariance_spectrum, pair_cosines, r
 use crate::model::Points;
 use crate::params::Params;
 use crate::projection::PcaProjection;
+use crate::train::TrainParams;
+
+use super::training::{TrainingSession, TrainingView};
 
 /// Where the starting points come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +66,10 @@ pub enum Command {
     SetStepsPerFrame(u32),
     StartRecording(PathBuf),
     StopRecording,
+    /// Switch to the training scenario: an autoencoder trained on `source`'s data.
+    StartTraining { params: TrainParams, source: Source },
+    /// New training parameters; a new network when the architecture or seed changed.
+    SetTrainParams(TrainParams),
 }
 
 /// State of a recording in progress.
@@ -95,6 +102,8 @@ pub struct Snapshot {
     pub source: String,
     /// True when `readouts` belong to this very step (they are refreshed at most 10 times a second).
     pub readouts_fresh: bool,
+    /// Losses and decoded images, in the training scenario.
+    pub training: Option<Arc<TrainingView>>,
 }
 
 /// Messages from the engine thread that the app shows to the user.
@@ -152,6 +161,9 @@ struct EngineThread {
     slot: Arc<Mutex<Option<Arc<Snapshot>>>>,
     errors: Sender<String>,
     engine: Option<CpuEngine>,
+    /// The training scenario, when it is on; it takes the place of `engine`.
+    training: Option<TrainingSession>,
+    training_view: Option<Arc<TrainingView>>,
     labels: Option<Vec<i64>>,
     source: Source,
     input: Option<InputInfo>,
@@ -172,6 +184,8 @@ impl EngineThread {
             slot,
             errors,
             engine: None,
+            training: None,
+            training_view: None,
             labels: None,
             source: Source::Sample,
             input: None,
@@ -251,6 +265,8 @@ impl EngineThread {
                 self.stop_recording("stopped by the user");
                 Ok(())
             }
+            Command::StartTraining { params, source } => self.start_training(params, source),
+            Command::SetTrainParams(params) => self.update_training(params),
         };
         if let Err(error) = result {
             self.report(error);
@@ -292,6 +308,8 @@ impl EngineThread {
         info!(n = engine.positions().n(), d = engine.positions().dim(), source = %source.label(), "simulation reset");
         self.stop_recording("the simulation was reset");
         self.engine = Some(engine);
+        self.training = None;
+        self.training_view = None;
         self.labels = labels;
         self.input = input;
         self.source = source;
@@ -340,7 +358,40 @@ impl EngineThread {
         Ok(())
     }
 
+    fn start_training(&mut self, params: TrainParams, source: Source) -> Result<()> {
+        let (session, labels, input) = TrainingSession::start(params, &source)?;
+        info!(samples = session.trainer.data.nrows(), features = session.trainer.data.ncols(), "training started");
+        self.stop_recording("the scenario changed");
+        self.training = Some(session);
+        self.training_view = None;
+        self.labels = labels;
+        self.input = Some(input);
+        self.source = source;
+        self.projection.clear();
+        self.readouts_at = None;
+        Ok(())
+    }
+
+    fn update_training(&mut self, params: TrainParams) -> Result<()> {
+        let Some(session) = self.training.as_mut() else { return Ok(()) };
+        if !session.update(&params)? {
+            let source = self.source.clone();
+            return self.start_training(params, source);
+        }
+        Ok(())
+    }
+
     fn run_batch(&mut self) {
+        if let Some(session) = self.training.as_mut() {
+            if let Err(error) = session.run(self.steps_per_frame) {
+                self.playing = false;
+                self.report(error);
+            }
+            if self.recorder.is_some() {
+                self.record_frame();
+            }
+            return;
+        }
         let Some(engine) = self.engine.as_mut() else { return };
         for _ in 0..self.steps_per_frame {
             if let Err(error) = engine.step() {
@@ -355,6 +406,18 @@ impl EngineThread {
     }
 
     fn record_frame(&mut self) {
+        if let (Some(session), Some(recorder)) = (self.training.as_ref(), self.recorder.as_mut()) {
+            let codes = session.codes();
+            let params = session.trainer.params.eccentric_params(codes.n());
+            let readouts = Readouts::compute(&params, &codes, None, session.trainer.step);
+            let mut row = readouts.csv_values().to_vec();
+            row.push(session.trainer.reconstruction_loss());
+            if let Err(error) = recorder.write_frame(session.trainer.step, &codes, &row) {
+                self.recorder = None;
+                self.report(error);
+            }
+            return;
+        }
         let (Some(engine), Some(recorder)) = (self.engine.as_ref(), self.recorder.as_mut()) else { return };
         let readouts = Readouts::compute(engine.params(), engine.positions(), Some(engine.anchors()), engine.step_index());
         if let Err(error) = recorder.write_frame(engine.step_index(), engine.positions(), &readouts.csv_values()) {
@@ -365,6 +428,18 @@ impl EngineThread {
 
     fn start_recording(&mut self, dir: PathBuf) -> Result<()> {
         self.stop_recording("a new recording started");
+        if let Some(session) = self.training.as_ref() {
+            let params = &session.trainer.params;
+            let n = session.trainer.data.nrows();
+            let mut info = RunInfo::new("train", "cpu", serde_json::to_value(params).expect("params serialise"), n, params.latent_dim);
+            info.input = self.input.clone();
+            let columns = crate::train::run::train_columns();
+            let recorder = RunWriter::create(&dir, false, info, &columns, self.labels.as_deref())?;
+            info!(dir = %dir.display(), "recording started");
+            self.recorder = Some(recorder);
+            self.record_frame();
+            return Ok(());
+        }
         let Some(engine) = self.engine.as_ref() else { return Ok(()) };
         let params = engine.params();
         let mut info = RunInfo::new("app", "cpu", serde_json::to_value(params).expect("params serialise"), params.n, params.dim);
@@ -387,14 +462,25 @@ impl EngineThread {
     }
 
     fn publish(&mut self, force_readouts: bool) {
-        let Some(engine) = self.engine.as_ref() else { return };
-        let positions = engine.positions();
-        let step = engine.step_index();
+        let codes;
+        let (positions, step) = match (self.training.as_ref(), self.engine.as_ref()) {
+            (Some(session), _) => {
+                codes = session.codes();
+                (&codes, session.trainer.step)
+            }
+            (None, Some(engine)) => (engine.positions(), engine.step_index()),
+            (None, None) => return,
+        };
 
         let due = self.readouts_at.is_none_or(|at| at.elapsed() >= READOUT_INTERVAL);
         let readouts_fresh = force_readouts || due;
         if readouts_fresh {
-            self.readouts = Readouts::compute(engine.params(), positions, Some(engine.anchors()), step);
+            self.readouts = match (self.training.as_ref(), self.engine.as_ref()) {
+                (Some(session), _) => Readouts::compute(&session.trainer.params.eccentric_params(positions.n()), positions, None, step),
+                (None, Some(engine)) => Readouts::compute(engine.params(), positions, Some(engine.anchors()), step),
+                (None, None) => return,
+            };
+            self.training_view = self.training.as_ref().map(|session| Arc::new(session.view()));
             self.readouts_at = Some(Instant::now());
         }
 
@@ -425,6 +511,7 @@ impl EngineThread {
             recording: self.recorder.as_ref().map(|r| RecordingStatus { dir: r.dir().to_path_buf(), frames: r.frames() }),
             source: self.source.label(),
             readouts_fresh,
+            training: self.training_view.clone(),
         };
         *self.slot.lock().expect("snapshot lock") = Some(Arc::new(snapshot));
     }

@@ -5,6 +5,7 @@ pub mod bridge;
 pub mod compare;
 pub mod panels;
 pub mod scene;
+pub mod training;
 
 use std::path::PathBuf;
 
@@ -29,6 +30,8 @@ pub enum Scene {
     Default,
     /// The digits autoencoder's latent codes, anchored, colored by digit.
     Digits,
+    /// An autoencoder training on the digits with eccentric regularization.
+    Training,
 }
 
 impl Scene {
@@ -36,13 +39,14 @@ impl Scene {
         match name {
             "default" => Ok(Scene::Default),
             "digits" => Ok(Scene::Digits),
-            other => Err(Error::param("--scene", other, "must be 'default' or 'digits'")),
+            "train" => Ok(Scene::Training),
+            other => Err(Error::param("--scene", other, "must be 'default', 'digits' or 'train'")),
         }
     }
 
     fn setup(self) -> (Params, Source) {
         match self {
-            Scene::Default => (Params::default(), Source::Sample),
+            Scene::Default | Scene::Training => (Params::default(), Source::Sample),
             Scene::Digits => (Params { task: TaskKind::Anchors, gamma: 1.0, ..Params::default() }, Source::DigitsLatent),
         }
     }
@@ -57,6 +61,8 @@ pub struct AppOptions {
     pub exit_after_seconds: f64,
     /// Open the comparison view with this parameter changed on the right.
     pub compare: Option<compare::Variation>,
+    /// Scaling factor of the opening scene, in place of its default.
+    pub gamma: Option<f64>,
 }
 
 /// Steps per published frame in a new app.
@@ -64,8 +70,20 @@ const DEFAULT_STEPS_PER_FRAME: u32 = 5;
 
 /// Opens the window and runs until it is closed.
 pub fn run(options: AppOptions) {
-    let (params, source) = options.scene.setup();
+    let (mut params, source) = options.scene.setup();
+    if let Some(gamma) = options.gamma {
+        params.gamma = gamma;
+    }
     let bridge = EngineBridge::spawn(params.clone(), source.clone(), DEFAULT_STEPS_PER_FRAME);
+    let mut ui_state = UiState::new(params.clone(), source.clone(), DEFAULT_STEPS_PER_FRAME);
+    if let Some(gamma) = options.gamma {
+        ui_state.train_params.gamma = gamma;
+    }
+    if options.scene == Scene::Training {
+        ui_state.scenario = panels::Scenario::Training;
+        ui_state.source = Source::DigitsPixels;
+        bridge.send(Command::StartTraining { params: ui_state.train_params.clone(), source: Source::DigitsPixels });
+    }
     let mut comparison = Comparison::default();
     if let Some(variation) = options.compare {
         comparison.variation = variation;
@@ -85,7 +103,7 @@ pub fn run(options: AppOptions) {
     .add_plugins(ScenePlugin)
     .insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
     .insert_resource(bridge)
-    .insert_resource(UiState::new(params, source, DEFAULT_STEPS_PER_FRAME))
+    .insert_resource(ui_state)
     .init_resource::<PanelLayout>()
     .insert_resource(comparison)
     .add_systems(EguiPrimaryContextPass, draw_panels)

@@ -13,6 +13,20 @@ use super::compare::{Comparison, Variation};
 use super::scene::{LABEL_COLORS, OrbitCamera, ShownComparison, ShownSnapshot};
 use crate::metrics::{Regime, histogram, predicted_rms_radius_log_kernel};
 use crate::params::{APP_MAX_DIM, InitKind, OptimizerKind, Params, TaskKind};
+use crate::train::TrainParams;
+use crate::train::images::{AXIS_OFFSETS, sample_pixels};
+
+use super::scene::HoveredParticle;
+use super::training::TrainingView;
+
+/// What the engine thread runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// Particles under the eccentric energy and a task term.
+    Particles,
+    /// An autoencoder trained with eccentric regularization; the particles are its latent codes.
+    Training,
+}
 
 /// Widths of the side panels and height of the status bar, in logical pixels, for the 3D view.
 #[derive(Resource, Default)]
@@ -51,6 +65,10 @@ pub struct UiState {
     compared_history: History,
     errors: Vec<String>,
     log_spectrum: bool,
+    pub scenario: Scenario,
+    pub train_params: TrainParams,
+    sent_train: TrainParams,
+    loss_history: VecDeque<[f64; 3]>,
 }
 
 impl UiState {
@@ -66,11 +84,36 @@ impl UiState {
             compared_history: History::default(),
             errors: Vec::new(),
             log_spectrum: true,
+            scenario: Scenario::Particles,
+            train_params: app_train_defaults(),
+            sent_train: app_train_defaults(),
+            loss_history: VecDeque::new(),
         }
+    }
+
+    /// Switches the engine to the training scenario with the panel's training parameters.
+    pub fn start_training(&mut self, bridge: &EngineBridge, comparison: &mut Comparison, orbit: &mut OrbitCamera) {
+        comparison.stop();
+        self.scenario = Scenario::Training;
+        if !matches!(self.source, Source::File(_)) {
+            self.source = Source::DigitsPixels;
+        }
+        bridge.send(Command::StartTraining { params: self.train_params.clone(), source: self.source.clone() });
+        self.sent_train = self.train_params.clone();
+        self.history = History::default();
+        self.loss_history.clear();
+        orbit.fit_requested = true;
     }
 
     /// Sends the changes made in the panel: live parameters at once, n and d as a resize.
     fn send_changes(&mut self, bridge: &EngineBridge, comparison: &mut Comparison) {
+        if self.scenario == Scenario::Training {
+            if self.train_params != self.sent_train {
+                bridge.send(Command::SetTrainParams(self.train_params.clone()));
+                self.sent_train = self.train_params.clone();
+            }
+            return;
+        }
         comparison.sync_params(&self.params);
         if self.params == self.sent {
             return;
@@ -84,6 +127,10 @@ impl UiState {
 
     /// Restarts both simulations from the chosen source with the panel's parameters.
     pub fn reset(&mut self, bridge: &EngineBridge, comparison: &mut Comparison, orbit: &mut OrbitCamera) {
+        if self.scenario == Scenario::Training {
+            self.start_training(bridge, comparison, orbit);
+            return;
+        }
         bridge.send(Command::Reset { params: self.params.clone(), source: self.source.clone() });
         comparison.reset(&self.params, &self.source);
         self.sent = self.params.clone();
@@ -127,6 +174,11 @@ impl History {
     }
 }
 
+/// Training defaults for the app: a 3-d latent space, so the codes are shown as they are.
+fn app_train_defaults() -> TrainParams {
+    TrainParams { latent_dim: 3, ..TrainParams::default() }
+}
+
 fn default_record_dir() -> String {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -145,6 +197,7 @@ pub fn draw_panels(
     bridge: Res<EngineBridge>,
     shown: Res<ShownSnapshot>,
     shown_comparison: Res<ShownComparison>,
+    hovered: Res<HoveredParticle>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     for error in bridge.take_errors() {
@@ -162,6 +215,15 @@ pub fn draw_panels(
     let snapshot = shown.0.clone();
     if let Some(snapshot) = snapshot.as_ref() {
         state.history.record(snapshot);
+        if let Some(view) = snapshot.training.as_ref().filter(|_| snapshot.readouts_fresh) {
+            let point = [snapshot.step as f64, view.reconstruction_loss, snapshot.readouts.energy_total];
+            if state.loss_history.back().is_none_or(|last| last[0] != point[0]) {
+                state.loss_history.push_back(point);
+                if state.loss_history.len() > HISTORY_LENGTH {
+                    state.loss_history.pop_front();
+                }
+            }
+        }
         // The engine may have changed n and d itself (a loaded file); follow it.
         if state.params.n != snapshot.n || state.params.dim != snapshot.dim {
             state.params.n = snapshot.n;
@@ -197,6 +259,9 @@ pub fn draw_panels(
         .show(&mut root, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 if let Some(snapshot) = snapshot.as_deref() {
+                    if let Some(view) = snapshot.training.as_deref().filter(|_| state.scenario == Scenario::Training) {
+                        training_panel(ui, &state, snapshot, view, hovered.0);
+                    }
                     readouts(ui, &mut state, snapshot, compared.as_deref(), &comparison);
                 } else {
                     ui.label("Waiting for the first state...");
@@ -219,6 +284,25 @@ fn controls(
     orbit: &mut OrbitCamera,
     snapshot: Option<&Snapshot>,
 ) {
+    ui.heading("Scenario");
+    ui.horizontal(|ui| {
+        let particles = ui
+            .selectable_label(state.scenario == Scenario::Particles, "particles")
+            .on_hover_text("Particles under the eccentric energy: pairwise repulsion and attraction to the origin, plus a task term.");
+        if particles.clicked() && state.scenario != Scenario::Particles {
+            state.scenario = Scenario::Particles;
+            state.source = Source::Sample;
+            state.reset(bridge, comparison, orbit);
+        }
+        let training = ui
+            .selectable_label(state.scenario == Scenario::Training, "autoencoder training")
+            .on_hover_text("Train an autoencoder on the digits (or a loaded file) with loss = reconstruction MSE + γ·R(latent batch); the particles are the latent codes of every sample.");
+        if training.clicked() && state.scenario != Scenario::Training {
+            state.start_training(bridge, comparison, orbit);
+        }
+    });
+    ui.separator();
+
     ui.heading("Simulation");
     let playing = snapshot.is_some_and(|s| s.playing);
     ui.horizontal(|ui| {
@@ -244,6 +328,13 @@ fn controls(
     if response.changed() {
         bridge.send(Command::SetStepsPerFrame(state.steps_per_frame));
         comparison.send(Command::SetStepsPerFrame(state.steps_per_frame));
+    }
+
+    if state.scenario == Scenario::Training {
+        training_controls(ui, state, bridge, comparison, orbit);
+        record_controls(ui, state, bridge, snapshot);
+        error_list(ui, state);
+        return;
     }
 
     ui.separator();
@@ -345,7 +436,11 @@ fn controls(
 
     ui.separator();
     compare_controls(ui, state, bridge, comparison, orbit);
+    record_controls(ui, state, bridge, snapshot);
+    error_list(ui, state);
+}
 
+fn record_controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge, snapshot: Option<&Snapshot>) {
     ui.separator();
     ui.heading("Record");
     match snapshot.and_then(|s| s.recording.clone()) {
@@ -365,6 +460,9 @@ fn controls(
         }
     }
 
+}
+
+fn error_list(ui: &mut egui::Ui, state: &mut UiState) {
     if !state.errors.is_empty() {
         ui.separator();
         ui.colored_label(egui::Color32::from_rgb(230, 80, 80), "Errors");
@@ -375,6 +473,115 @@ fn controls(
             state.errors.clear();
         }
     }
+}
+
+fn training_controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge, comparison: &mut Comparison, orbit: &mut OrbitCamera) {
+    ui.separator();
+    ui.heading("Loss");
+    let p = &mut state.train_params;
+    ui.add(egui::Slider::new(&mut p.gamma, 0.0..=100.0).logarithmic(true).smallest_positive(1e-3).text("scaling factor γ"))
+        .on_hover_text("Weight of the eccentric term R(latent batch) against the reconstruction error. Small γ lets the codes grow eccentric with axes ordered by importance; large γ makes them hyperspherical.");
+    ui.add(egui::Slider::new(&mut p.lambda, 0.01..=100.0).logarithmic(true).text("attraction λ")).on_hover_text("Pull of the codes towards the origin inside R.");
+    ui.add(egui::Slider::new(&mut p.kernel_s, -2.0..=6.0).step_by(0.1).text("kernel s")).on_hover_text("Riesz exponent of the repulsion between codes.");
+    ui.add(egui::Slider::new(&mut p.weight_decay, 0.0..=0.1).logarithmic(true).smallest_positive(1e-6).text("weight decay"))
+        .on_hover_text("L2 penalty on the weight matrices; it balances encoder and decoder scales.");
+
+    ui.separator();
+    ui.heading("Network");
+    ui.add(egui::Slider::new(&mut p.latent_dim, 1..=16).text("latent dimension d"))
+        .on_hover_text("Size of the bottleneck; for d > 3 the view shows the first three principal components. Changing it starts a new network.");
+    ui.add(egui::Slider::new(&mut p.hidden, 0..=128).text("hidden tanh units"))
+        .on_hover_text("Units of the tanh hidden layer in the encoder and in the decoder; 0 makes both linear. Changing it starts a new network.");
+    ui.add(egui::Slider::new(&mut p.lr, 1e-5..=0.1).logarithmic(true).text("Adam step size")).on_hover_text("Step size of Adam on the network weights.");
+    ui.add(egui::Slider::new(&mut p.batch_size, 2..=1024).logarithmic(true).text("batch size"))
+        .on_hover_text("Samples per step; R is computed within each batch, as in training.");
+    ui.horizontal(|ui| {
+        ui.label("seed").on_hover_text("Seed of the initial weights and the batch order (starts a new network).");
+        ui.add(egui::DragValue::new(&mut p.seed));
+    });
+    ui.checkbox(&mut p.standardize, "standardise features").on_hover_text("Scale every input feature to zero mean and unit variance (starts a new network).");
+
+    ui.separator();
+    ui.heading("Data");
+    ui.horizontal(|ui| {
+        if ui.button("Digits pixels").on_hover_text("The 1797 UCI 8x8 digits, colored by digit").clicked() {
+            state.source = Source::DigitsPixels;
+            state.start_training(bridge, comparison, orbit);
+        }
+        ui.add(egui::TextEdit::singleline(&mut state.file_path).hint_text("samples.npy or .csv").desired_width(140.0))
+            .on_hover_text("One sample per row; a CSV 'label' column colors the codes.");
+        if ui.button("Load").clicked() {
+            if state.file_path.trim().is_empty() {
+                state.errors.push("no file given: type the path of an .npy or .csv file".into());
+            } else {
+                state.source = Source::File(PathBuf::from(state.file_path.trim()));
+                state.start_training(bridge, comparison, orbit);
+            }
+        }
+    });
+}
+
+/// Draws one sample as a grid of grey squares, `size` points per pixel.
+fn sample_image(ui: &mut egui::Ui, sample: &[f32], range: (f64, f64), size: f32) -> egui::Response {
+    let values: Vec<f64> = sample.iter().map(|&x| f64::from(x)).collect();
+    let (side, pixels) = sample_pixels(&values, range.0, range.1);
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(side as f32 * size, side as f32 * size), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    for (k, &level) in pixels.iter().enumerate() {
+        let (row, column) = (k / side, k % side);
+        let min = rect.min + egui::vec2(column as f32 * size, row as f32 * size);
+        painter.rect_filled(egui::Rect::from_min_size(min, egui::vec2(size, size)), 0.0, egui::Color32::from_gray(level));
+    }
+    response
+}
+
+fn training_panel(ui: &mut egui::Ui, state: &UiState, snapshot: &Snapshot, view: &TrainingView, hovered: Option<usize>) {
+    ui.heading("Training");
+    ui.label(format!(
+        "epoch {}, step {}; reconstruction loss {:.4}; batch γR {:.4}",
+        view.epoch, snapshot.step, view.reconstruction_loss, view.batch.eccentric
+    ));
+    let losses: Vec<[f64; 2]> = state.loss_history.iter().map(|p| [p[0], p[1]]).collect();
+    let eccentric: Vec<[f64; 2]> = state.loss_history.iter().map(|p| [p[0], p[2]]).collect();
+    Plot::new("loss_plot").height(100.0).allow_scroll(false).legend(egui_plot::Legend::default()).show(ui, |plot| {
+        plot.line(Line::new("reconstruction", PlotPoints::from(losses)));
+        plot.line(Line::new("eccentric γR", PlotPoints::from(eccentric)).color(COMPARED_COLOR));
+    });
+
+    let p = view.features;
+    ui.label("Decoded along the principal axes of the codes (-2σ to +2σ)")
+        .on_hover_text("Each row moves along one principal axis of the latent covariance, largest first, from -2 to +2 standard deviations.");
+    let cell = (6.0f32).min(36.0 / (p as f32).sqrt().ceil().max(1.0));
+    egui::Grid::new("axis_grid").spacing(egui::vec2(3.0, 3.0)).show(ui, |ui| {
+        for row in 0..view.grid_rows {
+            for column in 0..AXIS_OFFSETS.len() {
+                let index = row * AXIS_OFFSETS.len() + column;
+                sample_image(ui, &view.grid[index * p..(index + 1) * p], view.range, cell);
+            }
+            ui.end_row();
+        }
+    });
+    ui.label("Generated: decoded from random points on the fitted ellipsoid")
+        .on_hover_text("Points with the codes' mean and covariance, on the ellipsoid they span, decoded to data space.");
+    ui.horizontal_wrapped(|ui| {
+        for sample in view.generated.chunks(p) {
+            sample_image(ui, sample, view.range, cell * 0.8);
+        }
+    });
+    match hovered {
+        Some(index) if (index + 1) * p <= view.reconstructions.len() => {
+            let label = snapshot.labels.as_ref().and_then(|l| l.get(index)).map(|l| format!(", label {l}")).unwrap_or_default();
+            ui.label(format!("Sample {index}{label}: original, reconstruction"));
+            ui.horizontal(|ui| {
+                sample_image(ui, &view.originals[index * p..(index + 1) * p], view.range, cell);
+                sample_image(ui, &view.reconstructions[index * p..(index + 1) * p], view.range, cell);
+            });
+        }
+        _ => {
+            ui.label("Point at a particle to see its image and reconstruction.");
+        }
+    }
+    ui.separator();
 }
 
 fn compare_controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge, comparison: &mut Comparison, orbit: &mut OrbitCamera) {
@@ -459,14 +666,15 @@ fn readouts(ui: &mut egui::Ui, state: &mut UiState, snapshot: &Snapshot, compare
         compared_readouts(ui, snapshot, compared, &comparison.variation.describe(&state.params));
     }
 
-    let params = &state.params;
-    let predicted = Regime::predicted(params.kernel_s, snapshot.dim);
+    let training = state.scenario == Scenario::Training;
+    let (kernel_s, lambda) = if training { (state.train_params.kernel_s, state.train_params.lambda) } else { (state.params.kernel_s, state.params.lambda) };
+    let predicted = Regime::predicted(kernel_s, snapshot.dim);
     let measured = Regime::measured(r.radius_rel_std);
-    ui.label(format!("Theory: {} for s = {:.1}, d = {}; measured: {}", predicted.label(), params.kernel_s, snapshot.dim, measured.label()))
+    ui.label(format!("Theory: {} for s = {:.1}, d = {}; measured: {}", predicted.label(), kernel_s, snapshot.dim, measured.label()))
         .on_hover_text("Quadratic attraction with a Riesz s-kernel gives a thin shell when s ≤ d - 4 and a full ball otherwise (Chafai, Saff and Womersley 2022). Measured: shell when std/mean < 5%.");
-    if params.kernel_s == 0.0 && !params.project_sphere {
+    if kernel_s == 0.0 && (training || !state.params.project_sphere) {
         let rms = snapshot.radii.iter().map(|x| x * x).sum::<f64>() / snapshot.radii.len().max(1) as f64;
-        ui.label(format!("RMS radius {:.5}, theory 1/√λ = {:.5}", rms.sqrt(), predicted_rms_radius_log_kernel(params.lambda)));
+        ui.label(format!("RMS radius {:.5}, theory 1/√λ = {:.5}", rms.sqrt(), predicted_rms_radius_log_kernel(lambda)));
     }
 
     ui.separator();

@@ -22,6 +22,7 @@ impl Plugin for ScenePlugin {
         app.init_resource::<OrbitCamera>()
             .init_resource::<ShownSnapshot>()
             .init_resource::<ShownComparison>()
+            .init_resource::<HoveredParticle>()
             .add_systems(Startup, setup_scene)
             .add_systems(
                 Update,
@@ -32,6 +33,7 @@ impl Plugin for ScenePlugin {
                     place_camera,
                     fit_viewport_to_panels,
                     draw_axes,
+                    pick_hovered_particle,
                 )
                     .chain(),
             );
@@ -64,6 +66,13 @@ pub struct ShownSnapshot(pub Option<std::sync::Arc<Snapshot>>);
 /// The snapshot of the second simulation on screen, in the comparison view.
 #[derive(Resource, Default)]
 pub struct ShownComparison(pub Option<std::sync::Arc<Snapshot>>);
+
+/// Index of the particle under the mouse cursor in the main view, if any.
+#[derive(Resource, Default)]
+pub struct HoveredParticle(pub Option<usize>);
+
+/// Largest distance, in logical pixels, between the cursor and a particle it points at.
+const PICK_RADIUS: f32 = 12.0;
 
 /// Which simulation a camera or a particle mesh belongs to.
 #[derive(Component, Clone, Copy, PartialEq, Eq, Debug)]
@@ -252,13 +261,12 @@ fn rebuild_particle_mesh(
             fill_particle_mesh(&mut mesh, snapshot);
         }
     }
+    // Without a comparison the second camera is inactive, so its mesh can keep old content.
     if shown_comparison.is_changed()
+        && let Some(snapshot) = shown_comparison.0.as_ref()
         && let Some(mut mesh) = meshes.get_mut(&particle_meshes.compared)
     {
-        match shown_comparison.0.as_ref() {
-            Some(snapshot) => fill_particle_mesh(&mut mesh, snapshot),
-            None => *mesh = Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default()),
-        }
+        fill_particle_mesh(&mut mesh, snapshot);
     }
 }
 
@@ -399,4 +407,30 @@ fn draw_axes(mut gizmos: Gizmos, orbit: Res<OrbitCamera>) {
     if !orbit.flat {
         gizmos.line(Vec3::ZERO, Vec3::Z * length, Color::srgb(0.3, 0.5, 0.95));
     }
+}
+
+/// Finds the particle nearest to the cursor on screen, within [`PICK_RADIUS`].
+fn pick_hovered_particle(
+    shown: Res<ShownSnapshot>,
+    window: Single<&Window>,
+    cameras: Query<(&Camera, &GlobalTransform, &Side), With<MainCamera>>,
+    mut hovered: ResMut<HoveredParticle>,
+) {
+    let (Some(cursor), Some(snapshot)) = (window.cursor_position(), shown.0.as_ref()) else {
+        hovered.0 = None;
+        return;
+    };
+    let Some((camera, transform, _)) = cameras.iter().find(|(_, _, side)| **side == Side::Main) else { return };
+    let origin = camera.logical_viewport_rect().map(|r| r.min).unwrap_or(Vec2::ZERO);
+    let target = cursor - origin;
+    let mut best: Option<(usize, f32)> = None;
+    for (i, p) in snapshot.display.iter().enumerate() {
+        if let Ok(screen) = camera.world_to_viewport(transform, Vec3::from_array(*p)) {
+            let distance = screen.distance(target);
+            if distance < PICK_RADIUS && best.is_none_or(|(_, d)| distance < d) {
+                best = Some((i, distance));
+            }
+        }
+    }
+    hovered.0 = best.map(|(i, _)| i);
 }

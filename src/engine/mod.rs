@@ -2,6 +2,7 @@
 
 pub mod cpu;
 pub mod forces;
+pub mod gpu;
 mod matrix;
 pub mod optim;
 mod pairwise;

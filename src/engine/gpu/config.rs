@@ -1,0 +1,199 @@
+//! The uniform block every shader reads, and the dispatch shapes derived from n and d.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::params::{OptimizerKind, Params};
+
+/// Threads per workgroup of the force and update shaders (`WORKGROUP_SIZE` in common.wgsl).
+pub(super) const WORKGROUP_SIZE: u32 = 64;
+
+/// Largest dimension the shaders handle (`MAX_DIM` in common.wgsl).
+pub const MAX_DIM: usize = 512;
+
+/// Floats of workgroup memory that hold one tile of partners (`TILE_FLOATS` in force.wgsl).
+const TILE_FLOATS: u32 = 2048;
+
+/// Partners per tile when the dimension is small enough; at most one partner per thread.
+const MAX_TILE_ROWS: u32 = WORKGROUP_SIZE;
+
+/// `Status.diverged_step` while every position is finite (`NO_DIVERGENCE` in common.wgsl).
+pub(super) const NO_DIVERGENCE: u32 = u32::MAX;
+
+/// `Config.optimizer` value that skips the step and only applies the sphere projection.
+const OPTIMIZER_HOLD: u32 = 4;
+
+/// The `Config` uniform of common.wgsl, field for field: 24 four-byte scalars, 96 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub(super) struct ShaderConfig {
+    pub n: u32,
+    pub dim: u32,
+    pub tile: u32,
+    pub lanes: u32,
+    pub shape: u32,
+    pub has_anchors: u32,
+    pub want_energy: u32,
+    pub grid_x: u32,
+    pub s: f32,
+    pub eps2: f32,
+    pub pair_scale: f32,
+    pub attraction: f32,
+    pub optimizer: u32,
+    pub project_sphere: u32,
+    pub step: u32,
+    pub seed: u32,
+    pub lr: f32,
+    pub momentum: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub adam_eps: f32,
+    pub correction1: f32,
+    pub correction2: f32,
+    pub noise_scale: f32,
+}
+
+/// What the shaders run with one configuration.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Pass {
+    /// The force alone.
+    Force,
+    /// The force and the per-row energy sums.
+    Energy,
+    /// One optimizer step with 0-based index `step`; `adam_steps` is Adam's t for this step.
+    Step { step: u64, adam_steps: u32 },
+    /// The sphere projection alone, with no step; `step` is recorded if a row is not finite.
+    Project { step: u64 },
+}
+
+/// Layout of the force shader's tiles for dimension `dim`: partners per tile (a power of two up
+/// to 64 with `tile * dim <= 2048`) and threads per partner in the distance phase.
+pub(super) fn tile_shape(dim: usize) -> (u32, u32) {
+    let dim = dim.max(1) as u32;
+    let mut tile = MAX_TILE_ROWS;
+    while tile > 1 && tile * dim > TILE_FLOATS {
+        tile /= 2;
+    }
+    (tile, WORKGROUP_SIZE / tile)
+}
+
+/// Workgroups along x and y that cover `rows` rows with one workgroup each, at most
+/// `max_per_dimension` along either axis. Returns `None` when even the square grid is too small.
+pub(super) fn dispatch_grid(rows: usize, max_per_dimension: u32) -> Option<(u32, u32)> {
+    let max = max_per_dimension.max(1) as usize;
+    let x = rows.clamp(1, max);
+    let y = rows.div_ceil(x);
+    (y <= max).then_some((x as u32, y as u32))
+}
+
+/// Closed form of the kernel for exponent `s` (`Config.shape` in common.wgsl).
+fn kernel_shape(s: f64) -> u32 {
+    if s == -1.0 {
+        0
+    } else if s == 0.0 {
+        1
+    } else if s == 1.0 {
+        2
+    } else if s == 2.0 {
+        3
+    } else {
+        4
+    }
+}
+
+/// Returns `step` as the u32 the shader records; NO_DIVERGENCE is reserved, so it saturates just
+/// below it.
+fn recorded_step(step: u64) -> u32 {
+    step.min(u64::from(NO_DIVERGENCE - 1)) as u32
+}
+
+fn optimizer_code(kind: OptimizerKind) -> u32 {
+    match kind {
+        OptimizerKind::Gd => 0,
+        OptimizerKind::Momentum => 1,
+        OptimizerKind::Adam => 2,
+        OptimizerKind::Langevin => 3,
+    }
+}
+
+impl ShaderConfig {
+    /// Builds the uniform for `pass` over `n` rows of dimension `dim` dispatched on a grid
+    /// `grid_x` workgroups wide. Factors are computed in f64 and rounded to f32 once.
+    pub fn new(params: &Params, n: usize, dim: usize, grid_x: u32, has_anchors: bool, pass: Pass) -> Self {
+        let model = params.model();
+        let (tile, lanes) = tile_shape(dim);
+        let mut config = ShaderConfig {
+            n: n as u32,
+            dim: dim as u32,
+            tile,
+            lanes,
+            shape: kernel_shape(model.kernel.s),
+            has_anchors: has_anchors as u32,
+            want_energy: matches!(pass, Pass::Energy) as u32,
+            grid_x,
+            s: model.kernel.s as f32,
+            eps2: (model.kernel.softening * model.kernel.softening) as f32,
+            pair_scale: (2.0 * model.gamma / (n as f64 - 1.0)) as f32,
+            attraction: (model.gamma * model.lambda) as f32,
+            optimizer: optimizer_code(params.optimizer),
+            project_sphere: params.project_sphere as u32,
+            seed: (params.seed ^ (params.seed >> 32)) as u32,
+            lr: params.lr as f32,
+            momentum: params.momentum as f32,
+            beta1: params.beta1 as f32,
+            beta2: params.beta2 as f32,
+            adam_eps: params.adam_eps as f32,
+            correction1: 1.0,
+            correction2: 1.0,
+            noise_scale: (2.0 * params.lr * params.temperature).sqrt() as f32,
+            ..Default::default()
+        };
+        match pass {
+            Pass::Step { step, adam_steps } => {
+                config.step = recorded_step(step);
+                let t = adam_steps.max(1) as i32;
+                config.correction1 = (1.0 - params.beta1.powi(t)) as f32;
+                config.correction2 = (1.0 - params.beta2.powi(t)) as f32;
+            }
+            Pass::Project { step } => {
+                config.step = recorded_step(step);
+                config.optimizer = OPTIMIZER_HOLD;
+                config.project_sphere = 1;
+            }
+            Pass::Force | Pass::Energy => {}
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_is_96_bytes() {
+        assert_eq!(std::mem::size_of::<ShaderConfig>(), 96);
+    }
+
+    #[test]
+    fn tile_shape_fills_the_workgroup() {
+        for dim in 1..=MAX_DIM {
+            let (tile, lanes) = tile_shape(dim);
+            assert_eq!(tile * lanes, WORKGROUP_SIZE, "d = {dim}");
+            assert!(tile.is_power_of_two(), "d = {dim}: tile {tile}");
+            assert!(tile * dim as u32 <= TILE_FLOATS, "d = {dim}: tile {tile}");
+        }
+        assert_eq!(tile_shape(3), (64, 1));
+        assert_eq!(tile_shape(64), (32, 2));
+        assert_eq!(tile_shape(512), (4, 16));
+    }
+
+    #[test]
+    fn dispatch_grid_covers_every_row() {
+        assert_eq!(dispatch_grid(5, 65535), Some((5, 1)));
+        assert_eq!(dispatch_grid(65535, 65535), Some((65535, 1)));
+        assert_eq!(dispatch_grid(100_000, 65535), Some((65535, 2)));
+        assert_eq!(dispatch_grid(10, 3), None);
+        let (x, y) = dispatch_grid(1_000_003, 65535).unwrap();
+        assert!(x as usize * y as usize >= 1_000_003);
+    }
+}

@@ -1,0 +1,209 @@
+// Force kernel: F_i = pair_scale * sum_{j != i} w_ij (z_i - z_j) - attraction * z_i - (z_i - a_i),
+// with w_ij = rho_ij^(-s-2) and rho_ij^2 = |z_i - z_j|^2 + eps^2 (the last term only with anchors).
+//
+// Workgroup size: 64 threads (WORKGROUP_SIZE), one workgroup per particle i, dispatched over the
+// 2-D grid described in common.wgsl. Any d from 1 to MAX_DIM = 512 works.
+//
+// Bindings (group 0):
+//   0  uniform              config     Config (common.wgsl)
+//   1  storage, read        positions  array<f32>, n x d row-major
+//   2  storage, read        anchors    array<f32>, n x d row-major (read only with has_anchors)
+//   3  storage, read_write  force      array<f32>, n x d row-major, written for every row
+//   4  storage, read_write  row_sums   array<vec4<f32>>, n entries, written only with want_energy:
+//                                      (|z_i|^2, sum_j K_s(rho_ij), sum_j w_ij |z_i - z_j|^2,
+//                                       |z_i - a_i|^2 or 0)
+//
+// The partners j pass through workgroup memory in tiles of `config.tile` rows, which are
+// contiguous in the row-major positions, so the loads coalesce. Each tile takes three phases:
+// the threads split the squared distances between them (`config.lanes` threads per partner), then
+// one thread per partner turns its distance into a weight, then each thread adds the weighted
+// differences of the coordinates it owns. A partner past the end of the array gets weight 0, so n
+// need not be a multiple of the tile.
+//
+// Precision: every sum is f32. Each tile's contribution is summed on its own before it is added
+// to the running total, so a running total gains one rounding per tile rather than per partner.
+
+// Floats of workgroup memory for one tile: tile * d <= TILE_FLOATS.
+const TILE_FLOATS: u32 = 2048u;
+
+@group(0) @binding(1) var<storage, read> positions: array<f32>;
+@group(0) @binding(2) var<storage, read> anchors: array<f32>;
+@group(0) @binding(3) var<storage, read_write> force: array<f32>;
+@group(0) @binding(4) var<storage, read_write> row_sums: array<vec4<f32>>;
+
+var<workgroup> z_i: array<f32, MAX_DIM>;
+var<workgroup> tile: array<f32, TILE_FLOATS>;
+var<workgroup> partial_dist2: array<f32, WORKGROUP_SIZE>;
+var<workgroup> weights: array<f32, WORKGROUP_SIZE>;
+var<workgroup> energy_sums: array<vec4<f32>, WORKGROUP_SIZE>;
+
+// Returns +inf. The bits pass through a variable because WGSL rejects a constant expression
+// that evaluates to infinity.
+fn infinity() -> f32 {
+    var bits = 0x7f800000u;
+    return bitcast<f32>(bits);
+}
+
+// Returns the force weight w = rho^(-s-2) at the squared softened distance rho2, and 0 at
+// rho2 == 0, where the force has no direction.
+fn kernel_weight(rho2: f32) -> f32 {
+    if rho2 <= 0.0 {
+        return 0.0;
+    }
+    switch config.shape {
+        case 0u: {
+            return 1.0 / sqrt(rho2);
+        }
+        case 1u: {
+            return 1.0 / rho2;
+        }
+        case 2u: {
+            return 1.0 / (rho2 * sqrt(rho2));
+        }
+        case 3u: {
+            return 1.0 / (rho2 * rho2);
+        }
+        default: {
+            return pow(rho2, -0.5 * config.s - 1.0);
+        }
+    }
+}
+
+// Returns K_s(rho) at the squared softened distance rho2. At rho2 == 0 the value is 0 for s < 0
+// and +inf otherwise, as in the CPU model.
+fn kernel_value(rho2: f32) -> f32 {
+    if rho2 <= 0.0 {
+        return select(infinity(), 0.0, config.s < 0.0);
+    }
+    switch config.shape {
+        case 0u: {
+            return -sqrt(rho2);
+        }
+        case 1u: {
+            return -0.5 * log(rho2);
+        }
+        case 2u: {
+            return 1.0 / sqrt(rho2);
+        }
+        case 3u: {
+            return 0.5 / rho2;
+        }
+        default: {
+            return pow(rho2, -0.5 * config.s) / config.s;
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) workgroup_id: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let i = row_of_workgroup(workgroup_id);
+    if i >= config.n {
+        return;
+    }
+    let n = config.n;
+    let dim = config.dim;
+    let row_i = i * dim;
+    let tile_rows = config.tile;
+    let lanes = config.lanes;
+    let tile_len = tile_rows * dim;
+
+    for (var k = tid; k < dim; k += WORKGROUP_SIZE) {
+        z_i[k] = positions[row_i + k];
+    }
+
+    // Thread tid computes part of the distance to partner `partner` of each tile.
+    let partner = tid / lanes;
+    let lane = tid % lanes;
+    var sums: array<f32, COORDS_PER_THREAD>;
+    var kernel_sum = 0.0;
+    var virial_sum = 0.0;
+
+    for (var j0 = 0u; j0 < n; j0 += tile_rows) {
+        let tile_start = j0 * dim;
+        let tile_end = min(n * dim - tile_start, tile_len);
+        for (var e = tid; e < tile_len; e += WORKGROUP_SIZE) {
+            if e < tile_end {
+                tile[e] = positions[tile_start + e];
+            } else {
+                tile[e] = 0.0;
+            }
+        }
+        workgroupBarrier();
+
+        let offset = partner * dim;
+        var dist2_part = 0.0;
+        for (var k = lane; k < dim; k += lanes) {
+            let diff = z_i[k] - tile[offset + k];
+            dist2_part += diff * diff;
+        }
+        partial_dist2[tid] = dist2_part;
+        workgroupBarrier();
+
+        if lane == 0u {
+            var dist2 = 0.0;
+            for (var l = 0u; l < lanes; l++) {
+                dist2 += partial_dist2[tid + l];
+            }
+            let j = j0 + partner;
+            var weight = 0.0;
+            if j < n && j != i {
+                let rho2 = dist2 + config.eps2;
+                weight = kernel_weight(rho2);
+                virial_sum += weight * dist2;
+                if config.want_energy != 0u {
+                    kernel_sum += kernel_value(rho2);
+                }
+            }
+            weights[partner] = weight;
+        }
+        workgroupBarrier();
+
+        for (var m = 0u; m < COORDS_PER_THREAD; m++) {
+            let k = tid + m * WORKGROUP_SIZE;
+            if k < dim {
+                let z = z_i[k];
+                var tile_sum = 0.0;
+                for (var t = 0u; t < tile_rows; t++) {
+                    tile_sum += weights[t] * (z - tile[t * dim + k]);
+                }
+                sums[m] += tile_sum;
+            }
+        }
+        // The next tile overwrites `tile` and `weights`.
+        workgroupBarrier();
+    }
+
+    var norm2_part = 0.0;
+    var task_part = 0.0;
+    for (var m = 0u; m < COORDS_PER_THREAD; m++) {
+        let k = tid + m * WORKGROUP_SIZE;
+        if k < dim {
+            let z = z_i[k];
+            var f = config.pair_scale * sums[m] - config.attraction * z;
+            if config.has_anchors != 0u {
+                let delta = z - anchors[row_i + k];
+                f -= delta;
+                task_part += delta * delta;
+            }
+            force[row_i + k] = f;
+            norm2_part += z * z;
+        }
+    }
+
+    if config.want_energy != 0u {
+        energy_sums[tid] = vec4<f32>(norm2_part, kernel_sum, virial_sum, task_part);
+        workgroupBarrier();
+        for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
+            if tid < stride {
+                energy_sums[tid] += energy_sums[tid + stride];
+            }
+            workgroupBarrier();
+        }
+        if tid == 0u {
+            row_sums[i] = energy_sums[0];
+        }
+    }
+}

@@ -1,0 +1,507 @@
+//! The GPU engine: steps a point set with wgpu compute shaders, in f32, with the same model and
+//! optimizers as [`CpuEngine`](crate::engine::CpuEngine).
+//!
+//! Positions, force and optimizer state stay on the GPU. A step runs three dispatches in one
+//! compute pass (force.wgsl, then update.wgsl) and reads nothing back. [`GpuEngine::positions`]
+//! and [`GpuEngine::evaluate`] are the only readbacks; the energy is reduced on the GPU
+//! (reduce.wgsl), so an evaluation reads back 24 bytes.
+//!
+//! Supported: d from 1 to [`MAX_DIM`], the full batch only, every optimizer. Langevin noise comes
+//! from a counter-based generator on the GPU, so it has the right distribution but is not the CPU
+//! engine's random stream. Any adapter wgpu can open works, including Mesa's lavapipe on a
+//! machine without a GPU. `WGPU_BACKEND` and `WGPU_POWER_PREF` choose the adapter.
+
+mod config;
+mod device;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::bench::{BenchRow, step_flops};
+use crate::error::{Error, Result};
+use crate::model::points::norm2;
+use crate::model::{EnergyParts, Evaluation, Points};
+use crate::params::{InitKind, OptimizerKind, Params, TaskKind};
+
+pub use config::MAX_DIM;
+use config::{NO_DIVERGENCE, Pass, ShaderConfig, dispatch_grid};
+use device::{GpuDevice, describe_adapter, max_binding_bytes, mebibytes, request_adapter};
+
+const COMMON_WGSL: &str = include_str!("common.wgsl");
+const FORCE_WGSL: &str = include_str!("force.wgsl");
+const UPDATE_WGSL: &str = include_str!("update.wgsl");
+const REDUCE_WGSL: &str = include_str!("reduce.wgsl");
+
+/// Bytes of one f32 coordinate.
+const F32_BYTES: u64 = 4;
+/// Bytes of one row's energy sums, a `vec4<f32>`.
+const ROW_SUMS_BYTES: u64 = 16;
+/// Bytes of the `Status` struct of update.wgsl: the diverged step and the stopped flag.
+const STATUS_BYTES: u64 = 8;
+
+/// GPU buffers of one engine. Every n x d array is f32, row-major.
+struct Buffers {
+    config: wgpu::Buffer,
+    positions: wgpu::Buffer,
+    /// Positions before the last step, restored after a divergence.
+    previous: wgpu::Buffer,
+    anchors: wgpu::Buffer,
+    force: wgpu::Buffer,
+    /// Heavy-ball velocity or Adam's first moment.
+    first_moment: wgpu::Buffer,
+    /// Adam's second moment.
+    second_moment: wgpu::Buffer,
+    row_sums: wgpu::Buffer,
+    totals: wgpu::Buffer,
+    status: wgpu::Buffer,
+}
+
+struct Pipelines {
+    force: wgpu::ComputePipeline,
+    force_group: wgpu::BindGroup,
+    update: wgpu::ComputePipeline,
+    update_group: wgpu::BindGroup,
+    latch: wgpu::ComputePipeline,
+    latch_group: wgpu::BindGroup,
+    reduce: wgpu::ComputePipeline,
+    reduce_group: wgpu::BindGroup,
+}
+
+/// A simulation state on the GPU with everything needed to step it.
+///
+/// Positions are f32 on the GPU, so a run agrees with the CPU engine (f64) to about 1e-6
+/// relative per step rather than exactly.
+pub struct GpuEngine {
+    gpu: GpuDevice,
+    params: Params,
+    n: usize,
+    dim: usize,
+    grid: (u32, u32),
+    /// Applies the anchors term whatever `params.task` says; set by [`gpu_force`].
+    force_anchors: bool,
+    buffers: Buffers,
+    pipelines: Pipelines,
+    /// Steps taken; atomic because a readback that finds a divergence rewinds it through `&self`.
+    step: AtomicU64,
+    /// Adam's step count t since its moments were last cleared.
+    adam_steps: u32,
+    /// The last step's submission, so that at most two steps wait in the queue.
+    in_flight: Option<wgpu::SubmissionIndex>,
+    /// Serialises the uniform write and submission of readbacks made through `&self`.
+    readback_lock: Mutex<()>,
+}
+
+/// Returns the name and backend of the adapter a [`GpuEngine`] would use, or `None` when wgpu
+/// finds none.
+pub fn adapter_available() -> Option<String> {
+    request_adapter().ok().map(|(_instance, adapter)| describe_adapter(&adapter))
+}
+
+/// Checks that `n` particles in `dim` dimensions fit the buffer limits of the default adapter,
+/// without allocating anything. [`GpuEngine::new`] runs the same check.
+pub fn check_capacity(n: usize, dim: usize) -> Result<()> {
+    let (_instance, adapter) = request_adapter()?;
+    check_size(n, dim, &adapter.limits()).map(|_grid| ())
+}
+
+/// Returns the dispatch grid for `n` rows, or the error that says what fits.
+fn check_size(n: usize, dim: usize, limits: &wgpu::Limits) -> Result<(u32, u32)> {
+    if dim > MAX_DIM {
+        return Err(Error::Gpu(format!(
+            "d = {dim} exceeds the GPU engine's maximum of {MAX_DIM}; lower d or use the CPU engine"
+        )));
+    }
+    let rows = n as u64;
+    let needed = (rows * dim as u64 * F32_BYTES).max(rows * ROW_SUMS_BYTES);
+    // The shaders index with u32, so no array may hold more than u32::MAX elements.
+    let allowed = max_binding_bytes(limits).min(u64::from(u32::MAX) * F32_BYTES);
+    if needed > allowed {
+        return Err(Error::Gpu(format!(
+            "n = {n}, d = {dim} needs {} MiB per buffer but this adapter allows {} MiB; lower n or d",
+            mebibytes(needed),
+            allowed / (1 << 20)
+        )));
+    }
+    dispatch_grid(n, limits.max_compute_workgroups_per_dimension).ok_or_else(|| {
+        Error::Gpu(format!(
+            "n = {n} needs more workgroups than this adapter dispatches ({} per dimension); lower n",
+            limits.max_compute_workgroups_per_dimension
+        ))
+    })
+}
+
+/// Rejects what the shaders do not implement.
+fn check_supported(params: &Params) -> Result<()> {
+    if params.effective_batch() != params.n {
+        return Err(Error::Gpu(format!(
+            "mini-batches are not supported on the GPU (batch size {} of n = {}); use batch size 0 \
+             for the full batch, or the CPU engine",
+            params.batch_size, params.n
+        )));
+    }
+    Ok(())
+}
+
+/// Scales rows to unit length as the CPU engine does; a zero row stays at the origin.
+fn project_rows_to_sphere(points: &mut Points) {
+    for i in 0..points.n() {
+        let row = points.row_mut(i);
+        let norm = norm2(row).sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+    }
+}
+
+fn to_f32_bytes(points: &Points) -> Vec<u8> {
+    let coords: Vec<f32> = points.as_slice().iter().map(|&x| x as f32).collect();
+    bytemuck::cast_slice(&coords).to_vec()
+}
+
+fn to_points(n: usize, dim: usize, bytes: &[u8]) -> Points {
+    let coords: &[f32] = bytemuck::cast_slice(bytes);
+    Points::from_rows(n, dim, coords.iter().map(|&x| f64::from(x)).collect())
+}
+
+impl GpuEngine {
+    /// Creates an engine on the default adapter that starts from `start`, which also becomes the
+    /// anchors. `params.n` and `params.dim` are taken from `start`.
+    ///
+    /// Fails with [`Error::Gpu`] when no adapter exists, when the system does not fit the
+    /// adapter's buffer limits, for mini-batches, or when the device rejects a shader or an
+    /// allocation.
+    pub fn new(params: Params, mut start: Points) -> Result<Self> {
+        if params.project_sphere {
+            project_rows_to_sphere(&mut start);
+        }
+        let anchors = start.clone();
+        Self::with_anchors(params, start, anchors, false)
+    }
+
+    /// Creates an engine at `start` as given, with separate anchors.
+    fn with_anchors(mut params: Params, start: Points, anchors: Points, force_anchors: bool) -> Result<Self> {
+        params.n = start.n();
+        params.dim = start.dim();
+        params.validate()?;
+        check_supported(&params)?;
+        let (n, dim) = (start.n(), start.dim());
+
+        let gpu = GpuDevice::new()?;
+        let grid = check_size(n, dim, &gpu.limits())?;
+        let buffers = create_buffers(&gpu, &start, &anchors)?;
+        let pipelines = create_pipelines(&gpu, &buffers)?;
+
+        Ok(Self {
+            gpu,
+            params,
+            n,
+            dim,
+            grid,
+            force_anchors,
+            buffers,
+            pipelines,
+            step: AtomicU64::new(0),
+            adam_steps: 0,
+            in_flight: None,
+            readback_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Name and backend of the adapter, for example "llvmpipe (LLVM 15.0.6, 256 bits) on vulkan".
+    pub fn adapter_name(&self) -> String {
+        self.gpu.adapter_name()
+    }
+
+    /// Number of steps taken since the start.
+    pub fn step_index(&self) -> u64 {
+        self.step.load(Ordering::Relaxed)
+    }
+
+    /// Changes the parameters of the dynamics while keeping the positions.
+    ///
+    /// `n` and `dim` stay those of the current state. A change of optimizer clears its moments,
+    /// and switching the sphere projection on projects the rows, as on the CPU.
+    pub fn set_params(&mut self, mut params: Params) -> Result<()> {
+        params.n = self.n;
+        params.dim = self.dim;
+        params.validate()?;
+        check_supported(&params)?;
+        self.gpu.check()?;
+
+        let mut encoder = self.gpu.create_encoder("set params");
+        if params.optimizer != self.params.optimizer {
+            encoder.clear_buffer(&self.buffers.first_moment, 0, None);
+            encoder.clear_buffer(&self.buffers.second_moment, 0, None);
+            self.adam_steps = 0;
+        }
+        let project = params.project_sphere && !self.params.project_sphere;
+        self.params = params;
+        if project {
+            self.write_config(Pass::Project { step: self.step_index() });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("project"), timestamp_writes: None });
+            self.record_update(&mut pass);
+        }
+        self.gpu.submit(encoder)?;
+        Ok(())
+    }
+
+    /// Takes one step on the GPU without reading anything back.
+    ///
+    /// A step that makes a position non-finite is detected at the next readback
+    /// ([`GpuEngine::positions`] or [`GpuEngine::evaluate`]), which then returns
+    /// [`Error::Diverged`] and restores the last finite state. Steps submitted in between change
+    /// nothing.
+    pub fn step(&mut self) -> Result<()> {
+        self.gpu.check()?;
+        let step = self.step.load(Ordering::Relaxed);
+        if self.params.optimizer == OptimizerKind::Adam {
+            self.adam_steps = self.adam_steps.saturating_add(1);
+        }
+        self.write_config(Pass::Step { step, adam_steps: self.adam_steps });
+
+        let mut encoder = self.gpu.create_encoder("step");
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
+            pass.set_pipeline(&self.pipelines.latch);
+            pass.set_bind_group(0, &self.pipelines.latch_group, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+            self.record_force(&mut pass);
+            self.record_update(&mut pass);
+        }
+        let submission = self.gpu.submit(encoder)?;
+
+        // Wait for the step before this one, so a caller that steps in a loop keeps the GPU busy
+        // without queueing unbounded work.
+        if let Some(previous) = self.in_flight.replace(submission) {
+            self.gpu.wait(Some(previous))?;
+        }
+        self.step.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Blocks until every submitted step has finished on the GPU.
+    pub fn wait_idle(&self) -> Result<()> {
+        self.gpu.wait(None)
+    }
+
+    /// Reads the positions back as f64.
+    ///
+    /// Fails with [`Error::Diverged`] when a step since the last readback made a position
+    /// non-finite; the engine is then back at the last finite state, which the next call returns.
+    pub fn positions(&self) -> Result<Points> {
+        let _lock = self.readback_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let bytes = self.n as u64 * self.dim as u64 * F32_BYTES;
+        let parts = self.gpu.read_back(&[(&self.buffers.status, STATUS_BYTES), (&self.buffers.positions, bytes)])?;
+        self.check_status(&parts[0])?;
+        Ok(to_points(self.n, self.dim, &parts[1]))
+    }
+
+    /// Computes the force `F_i = -n dE/dz_i` at the current positions and reads it back.
+    pub fn current_force(&self) -> Result<Points> {
+        let _lock = self.readback_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.write_config(Pass::Force);
+        let mut encoder = self.gpu.create_encoder("force");
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("force"), timestamp_writes: None });
+            self.record_force(&mut pass);
+        }
+        self.gpu.submit(encoder)?;
+        let bytes = self.n as u64 * self.dim as u64 * F32_BYTES;
+        let parts = self.gpu.read_back(&[(&self.buffers.status, STATUS_BYTES), (&self.buffers.force, bytes)])?;
+        self.check_status(&parts[0])?;
+        Ok(to_points(self.n, self.dim, &parts[1]))
+    }
+
+    /// Evaluates the energy parts and both sides of the virial identity on the GPU, reading back
+    /// four f32 sums. Fails with [`Error::Diverged`] as [`GpuEngine::positions`] does.
+    pub fn evaluate(&self) -> Result<Evaluation> {
+        let _lock = self.readback_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.write_config(Pass::Energy);
+        let mut encoder = self.gpu.create_encoder("energy");
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("energy"), timestamp_writes: None });
+            self.record_force(&mut pass);
+            pass.set_pipeline(&self.pipelines.reduce);
+            pass.set_bind_group(0, &self.pipelines.reduce_group, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        self.gpu.submit(encoder)?;
+        let parts = self.gpu.read_back(&[(&self.buffers.status, STATUS_BYTES), (&self.buffers.totals, ROW_SUMS_BYTES)])?;
+        self.check_status(&parts[0])?;
+
+        let totals: &[f32] = bytemuck::cast_slice(&parts[1]);
+        let [norm2_sum, kernel_sum, virial_sum, task_sum] = [totals[0], totals[1], totals[2], totals[3]].map(f64::from);
+        let model = self.params.model();
+        let n = self.n as f64;
+        let pair_norm = 1.0 / (n * (n - 1.0));
+        Ok(Evaluation {
+            energy: EnergyParts {
+                attraction: model.gamma * model.lambda / (2.0 * n) * norm2_sum,
+                repulsion: model.gamma * pair_norm * kernel_sum,
+                task: task_sum / (2.0 * n),
+            },
+            virial_attraction: model.lambda / n * norm2_sum,
+            virial_repulsion: pair_norm * virial_sum,
+        })
+    }
+
+    /// Evaluates the energy parts on the GPU; see [`GpuEngine::evaluate`].
+    pub fn evaluate_energy(&self) -> Result<EnergyParts> {
+        self.evaluate().map(|evaluation| evaluation.energy)
+    }
+
+    /// Whether the anchors task term applies, with the same rule as the CPU engine.
+    fn has_anchors(&self) -> bool {
+        self.force_anchors || (self.params.task == TaskKind::Anchors && !self.params.project_sphere)
+    }
+
+    fn write_config(&self, pass: Pass) {
+        let config = ShaderConfig::new(&self.params, self.n, self.dim, self.grid.0, self.has_anchors(), pass);
+        self.gpu.queue.write_buffer(&self.buffers.config, 0, bytemuck::bytes_of(&config));
+    }
+
+    fn record_force(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipelines.force);
+        pass.set_bind_group(0, &self.pipelines.force_group, &[]);
+        pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+    }
+
+    fn record_update(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipelines.update);
+        pass.set_bind_group(0, &self.pipelines.update_group, &[]);
+        pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+    }
+
+    /// Returns [`Error::Diverged`] when `status` records a divergence, after restoring the
+    /// positions from before that step and clearing the record.
+    fn check_status(&self, status: &[u8]) -> Result<()> {
+        let words: &[u32] = bytemuck::cast_slice(status);
+        let diverged_step = words[0];
+        if diverged_step == NO_DIVERGENCE {
+            return Ok(());
+        }
+        let mut encoder = self.gpu.create_encoder("restore");
+        let bytes = self.n as u64 * self.dim as u64 * F32_BYTES;
+        encoder.copy_buffer_to_buffer(&self.buffers.previous, 0, &self.buffers.positions, 0, bytes);
+        self.gpu.queue.write_buffer(&self.buffers.status, 0, bytemuck::cast_slice(&[NO_DIVERGENCE, 0]));
+        let submission = self.gpu.submit(encoder)?;
+        self.gpu.wait(Some(submission))?;
+        self.step.store(u64::from(diverged_step), Ordering::Relaxed);
+        Err(Error::Diverged { step: u64::from(diverged_step), what: "a particle position" })
+    }
+}
+
+fn create_buffers(gpu: &GpuDevice, start: &Points, anchors: &Points) -> Result<Buffers> {
+    use wgpu::BufferUsages as Usage;
+    let n = start.n() as u64;
+    let coords_bytes = n * start.dim() as u64 * F32_BYTES;
+    let storage = Usage::STORAGE | Usage::COPY_SRC | Usage::COPY_DST;
+
+    let buffers = Buffers {
+        config: gpu.create_buffer("config", std::mem::size_of::<ShaderConfig>() as u64, Usage::UNIFORM | Usage::COPY_DST)?,
+        positions: gpu.create_buffer("positions", coords_bytes, storage)?,
+        previous: gpu.create_buffer("previous positions", coords_bytes, storage)?,
+        anchors: gpu.create_buffer("anchors", coords_bytes, storage)?,
+        force: gpu.create_buffer("force", coords_bytes, storage)?,
+        first_moment: gpu.create_buffer("first moment", coords_bytes, storage)?,
+        second_moment: gpu.create_buffer("second moment", coords_bytes, storage)?,
+        row_sums: gpu.create_buffer("row sums", n * ROW_SUMS_BYTES, storage)?,
+        totals: gpu.create_buffer("energy totals", ROW_SUMS_BYTES, storage)?,
+        status: gpu.create_buffer("status", STATUS_BYTES, storage)?,
+    };
+    let positions = to_f32_bytes(start);
+    gpu.queue.write_buffer(&buffers.positions, 0, &positions);
+    gpu.queue.write_buffer(&buffers.previous, 0, &positions);
+    gpu.queue.write_buffer(&buffers.anchors, 0, &to_f32_bytes(anchors));
+    gpu.queue.write_buffer(&buffers.status, 0, bytemuck::cast_slice(&[NO_DIVERGENCE, 0]));
+    // New buffers are zero-filled, which is the optimizer's initial state.
+    gpu.check()?;
+    Ok(buffers)
+}
+
+fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers) -> Result<Pipelines> {
+    let force = gpu.create_pipeline("force", &format!("{COMMON_WGSL}\n{FORCE_WGSL}"), "main")?;
+    let update_source = format!("{COMMON_WGSL}\n{UPDATE_WGSL}");
+    let update = gpu.create_pipeline("update", &update_source, "main")?;
+    let latch = gpu.create_pipeline("update (latch)", &update_source, "latch")?;
+    let reduce = gpu.create_pipeline("reduce", &format!("{COMMON_WGSL}\n{REDUCE_WGSL}"), "main")?;
+
+    let b = buffers;
+    let force_group = gpu.create_bind_group("force", &force, &[], &[&b.config, &b.positions, &b.anchors, &b.force, &b.row_sums])?;
+    let update_group = gpu.create_bind_group(
+        "update",
+        &update,
+        &[],
+        &[&b.config, &b.positions, &b.previous, &b.force, &b.first_moment, &b.second_moment, &b.status],
+    )?;
+    let latch_group = gpu.create_bind_group("update (latch)", &latch, &[6], &[&b.status])?;
+    let reduce_group = gpu.create_bind_group("reduce", &reduce, &[], &[&b.config, &b.row_sums, &b.totals])?;
+
+    Ok(Pipelines { force, force_group, update, update_group, latch, latch_group, reduce, reduce_group })
+}
+
+/// Computes the force `F_i = -n dE/dz_i` once on the GPU, for comparison with
+/// [`crate::model::evaluate`].
+///
+/// `params` supplies the model through [`Params::model`]. The task term is the anchors term when
+/// `anchors` is given and none otherwise, whatever `params.task` says, as with
+/// [`crate::model::Task`].
+pub fn gpu_force(params: &Params, points: &Points, anchors: Option<&Points>) -> Result<Points> {
+    let params = Params { batch_size: 0, ..params.clone() };
+    let engine = match anchors {
+        Some(anchors) => {
+            if (anchors.n(), anchors.dim()) != (points.n(), points.dim()) {
+                return Err(Error::param(
+                    "anchors shape",
+                    format!("{} x {}", anchors.n(), anchors.dim()),
+                    format!("must match the points, {} x {}", points.n(), points.dim()),
+                ));
+            }
+            GpuEngine::with_anchors(params, points.clone(), anchors.clone(), true)?
+        }
+        None => {
+            let params = Params { task: TaskKind::None, ..params };
+            GpuEngine::new(params, points.clone())?
+        }
+    };
+    engine.current_force()
+}
+
+/// Times gradient-descent steps of `n` Gaussian particles in `d` dimensions on the GPU: one
+/// warm-up step, then steps until `budget` has passed (at least one), counting the time until the
+/// GPU has finished them.
+///
+/// The row has implementation name "gpu" and `threads` 0, because the CPU thread count does not
+/// apply. GFLOP/s use the nominal count of [`step_flops`].
+pub fn bench_gpu(n: usize, d: usize, kernel_s: f64, budget: Duration) -> Result<BenchRow> {
+    let params = Params { kernel_s, lr: 0.01, ..Params::default() };
+    let mut engine = GpuEngine::new(params, crate::engine::sample_start(InitKind::Gaussian, n, d, 0))?;
+    engine.step()?;
+    engine.wait_idle()?;
+
+    let started = Instant::now();
+    let mut steps = 0u64;
+    while steps == 0 || started.elapsed() < budget {
+        engine.step()?;
+        steps += 1;
+    }
+    engine.wait_idle()?;
+    let steps_per_second = steps as f64 / started.elapsed().as_secs_f64();
+    Ok(BenchRow {
+        implementation: "gpu".to_string(),
+        n,
+        d,
+        threads: 0,
+        steps_per_second,
+        pair_interactions_per_second: steps_per_second * (n * (n - 1) / 2) as f64,
+        gflops: steps_per_second * step_flops(n, d) / 1e9,
+    })
+}
+
+#[cfg(test)]
+mod tests;
