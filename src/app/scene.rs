@@ -51,11 +51,13 @@ pub struct OrbitCamera {
     pub flat: bool,
     /// Set to fit the view to the cloud on the next snapshot.
     pub fit_requested: bool,
+    /// Keep the view fitted as the cloud grows or shrinks, until the user zooms or pans.
+    pub follow: bool,
 }
 
 impl Default for OrbitCamera {
     fn default() -> Self {
-        Self { yaw: 0.6, pitch: 0.4, distance: 6.0, target: Vec3::ZERO, flat: false, fit_requested: true }
+        Self { yaw: 0.6, pitch: 0.4, distance: 6.0, target: Vec3::ZERO, flat: false, fit_requested: true, follow: true }
     }
 }
 
@@ -278,7 +280,7 @@ fn display_rms(points: &[[f32; 3]]) -> f32 {
 
 fn fit_orbit(orbit: &mut OrbitCamera, snapshot: &Snapshot) {
     orbit.flat = snapshot.dim <= 2;
-    if !orbit.fit_requested {
+    if !orbit.fit_requested && !orbit.follow {
         return;
     }
     // Frame the 95th percentile of the radii: Bevy's default vertical field of view is 45
@@ -287,9 +289,16 @@ fn fit_orbit(orbit: &mut OrbitCamera, snapshot: &Snapshot) {
     let mut radii: Vec<f32> = points.iter().map(|p| Vec3::from_array(*p).length()).collect();
     radii.sort_by(f32::total_cmp);
     let extent = radii.get(radii.len() * 95 / 100).copied().unwrap_or(display_rms(points)).max(1e-3);
-    orbit.distance = 2.9 * extent;
-    orbit.target = Vec3::ZERO;
-    orbit.fit_requested = false;
+    let fitted = 2.9 * extent;
+    if orbit.fit_requested {
+        orbit.distance = fitted;
+        orbit.target = Vec3::ZERO;
+        orbit.fit_requested = false;
+        orbit.follow = true;
+    } else {
+        // Ease towards the fitted distance so the picture does not jump.
+        orbit.distance += 0.1 * (fitted - orbit.distance);
+    }
 }
 
 /// Rebuilds `mesh` with one small icosahedron per particle, colored by label.
@@ -338,6 +347,9 @@ fn orbit_camera(
     if rotating {
         orbit.yaw -= delta.x * 0.008;
         orbit.pitch = (orbit.pitch + delta.y * 0.008).clamp(-1.5, 1.5);
+    }
+    if panning || scroll.delta.y != 0.0 {
+        orbit.follow = false;
     }
     if panning {
         let rotation = orbit_rotation(&orbit);

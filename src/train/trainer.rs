@@ -74,7 +74,7 @@ impl Default for TrainParams {
             hidden: 32,
             gamma: 0.1,
             lambda: 1.0,
-            kernel_s: 0.0,
+            kernel_s: -1.0,
             softening: 1e-3,
             weight_decay: 1e-3,
             lr: 3e-3,
