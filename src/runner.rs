@@ -32,7 +32,7 @@ pub struct RunRequest {
     pub overwrite: bool,
 }
 
-/// What a finished run reports.
+/// Summary of a finished run.
 #[derive(Clone, Debug)]
 pub struct RunSummary {
     pub dir: PathBuf,

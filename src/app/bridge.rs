@@ -154,7 +154,7 @@ const BATCH_INTERVAL: Duration = Duration::from_millis(16);
 /// Minimum time between full readout evaluations, which cost two passes over all pairs.
 const READOUT_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Most direction pairs sampled for the cosine histogram.
+/// Maximum number of direction pairs sampled for the cosine histogram.
 const MAX_COSINE_PAIRS: usize = 20_000;
 
 struct EngineThread {

@@ -44,7 +44,7 @@ struct HistoryPoint {
     eccentricity: f64,
 }
 
-/// Most points kept in the plot history; older ones are dropped.
+/// Maximum number of points kept in the plot history; older ones are dropped.
 const HISTORY_LENGTH: usize = 4000;
 
 /// Largest particle count the app's slider offers.

@@ -14,7 +14,7 @@ pub const PAIRWISE_MAX_DIM: usize = 64;
 /// x86-64 machine, where the matrix path was already faster at d = 16.
 pub const MATRIX_PATH_MIN_DIM: usize = 12;
 
-/// Which implementation computes the force.
+/// Implementation of the force.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ForcePath {

@@ -28,7 +28,7 @@ pub struct TrainRequest {
     pub overwrite: bool,
 }
 
-/// What a finished training run reports.
+/// Summary of a finished training run.
 #[derive(Clone, Debug)]
 pub struct TrainSummary {
     pub dir: PathBuf,
@@ -43,7 +43,7 @@ pub struct TrainSummary {
 pub const AXES_IMAGE: &str = "principal_axes.png";
 /// Folder of the trained weights, one `.npy` per tensor.
 pub const WEIGHTS_DIR: &str = "weights";
-/// Most principal axes drawn in the image grid.
+/// Maximum number of principal axes drawn in the image grid.
 pub const GRID_AXES: usize = 6;
 
 /// Metrics columns of a training run: the readouts of the latent codes, then the loss.
