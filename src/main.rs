@@ -36,6 +36,11 @@ struct AppArgs {
     #[arg(long = "scale", value_name = "GAMMA")]
     scale: Option<f64>,
 
+    /// Engine of the app: cpu, gpu (an error without a GPU adapter) or auto (a hardware GPU when
+    /// there is one, else the CPU with a notice).
+    #[arg(long, value_enum, default_value_t = eccentric::engine::BackendChoice::Auto)]
+    backend: eccentric::engine::BackendChoice,
+
     /// Open side by side with a second simulation that changes one parameter: `projection`,
     /// `gamma=X`, `lambda=X`, `s=X` or `optimizer=NAME`.
     #[arg(long, value_name = "CHANGE")]
@@ -163,6 +168,11 @@ struct RunArgs {
     #[arg(long)]
     overwrite: bool,
 
+    /// Engine: cpu, gpu (wgpu compute shaders; an error without a GPU adapter), or auto (a
+    /// hardware GPU when there is one, else the CPU with a notice).
+    #[arg(long, value_enum, default_value_t = eccentric::engine::BackendChoice::Auto)]
+    backend: eccentric::engine::BackendChoice,
+
     #[command(flatten)]
     params: Params,
 }
@@ -229,7 +239,7 @@ fn open_app(args: AppArgs) -> Result<(), eccentric::Error> {
     if let Some(gamma) = args.scale.filter(|g| !(g.is_finite() && *g >= 0.0)) {
         return Err(eccentric::Error::param("--scale", gamma, "must be 0 or greater"));
     }
-    eccentric::app::run(eccentric::app::AppOptions { scene, screenshot: args.screenshot, exit_after_seconds: args.exit_after, compare, gamma: args.scale });
+    eccentric::app::run(eccentric::app::AppOptions { scene, screenshot: args.screenshot, exit_after_seconds: args.exit_after, compare, gamma: args.scale, backend: args.backend });
     Ok(())
 }
 
@@ -251,6 +261,7 @@ fn run_command(args: RunArgs) -> Result<(), eccentric::Error> {
         tol: args.tol,
         tol_window: args.tol_window,
         overwrite: args.overwrite,
+        backend: args.backend,
     };
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();

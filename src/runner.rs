@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::engine::{CpuEngine, sample_start};
+use crate::engine::{BackendChoice, Engine, sample_start};
 use crate::error::{Error, Result};
 use crate::io::rundir::{InputInfo, check_output_dir};
 use crate::io::{Dataset, RunInfo, RunWriter, load_labels, load_points};
 use crate::metrics::{CSV_COLUMNS, Readouts};
+use crate::model::Points;
 use crate::params::Params;
 
 /// Everything `eccentric run` needs beyond [`Params`].
@@ -30,6 +31,7 @@ pub struct RunRequest {
     pub tol: f64,
     pub tol_window: u64,
     pub overwrite: bool,
+    pub backend: BackendChoice,
 }
 
 /// Summary of a finished run.
@@ -126,14 +128,18 @@ pub fn prepare_start(request: &RunRequest) -> Result<(Params, Option<Dataset>, c
 pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummary> {
     check_output_dir(&request.out, request.overwrite)?;
     let (params, dataset, start) = prepare_start(request)?;
-    let mut engine = CpuEngine::new(params.clone(), start)?;
+    let (mut engine, notice) = Engine::create(request.backend, params.clone(), start)?;
+    if let Some(notice) = notice {
+        tracing::warn!("{notice}");
+    }
 
-    let mut info = RunInfo::new("run", "cpu", serde_json::to_value(&params).expect("params serialise"), params.n, params.dim);
+    let mut info = RunInfo::new("run", engine.kind(), serde_json::to_value(&params).expect("params serialise"), params.n, params.dim);
     info.settings = serde_json::json!({
         "steps": request.steps,
         "record_every": request.record_every,
         "tol": request.tol,
         "tol_window": request.tol_window,
+        "backend": engine.describe(),
     });
     if let Some(dataset) = &dataset {
         info.input = Some(InputInfo { file: file_name(&dataset.path), sha256: dataset.sha256.clone() });
@@ -144,19 +150,23 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
     }
     let labels = dataset.as_ref().and_then(|d| d.labels.as_deref());
     let mut writer = RunWriter::create(&request.out, request.overwrite, info, &CSV_COLUMNS, labels)?;
-    tracing::info!(n = params.n, d = params.dim, steps = request.steps, out = %request.out.display(), "run started");
+    tracing::info!(n = params.n, d = params.dim, steps = request.steps, backend = %engine.describe(), out = %request.out.display(), "run started");
 
-    let record = |engine: &CpuEngine, writer: &mut RunWriter| -> Result<Readouts> {
-        let readouts = Readouts::compute(engine.params(), engine.positions(), Some(engine.anchors()), engine.step_index());
-        writer.write_frame(engine.step_index(), engine.positions(), &readouts.csv_values())?;
-        Ok(readouts)
+    // The last recorded state, from which a failed GPU engine falls back to the CPU.
+    let mut last_good: (Points, u64);
+    let record = |engine: &Engine, writer: &mut RunWriter| -> Result<(Readouts, Points)> {
+        let positions = engine.positions()?;
+        let readouts = Readouts::compute(engine.params(), &positions, Some(engine.anchors()), engine.step_index());
+        writer.write_frame(engine.step_index(), &positions, &readouts.csv_values())?;
+        Ok((readouts, positions))
     };
 
     let started = Instant::now();
     let mut last_log = Instant::now();
     // Energies at every multiple of the stop rule's window, the only steps the rule compares.
     let mut window_energies: Vec<f64> = Vec::new();
-    let mut last_readouts = record(&engine, &mut writer)?;
+    let (mut last_readouts, positions) = record(&engine, &mut writer)?;
+    last_good = (positions, 0);
     let mut last_recorded_step = 0;
     let mut stop_reason = format!("reached {} steps", request.steps);
 
@@ -165,11 +175,22 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
             stop_reason = "interrupted".to_string();
             break;
         }
-        engine.step()?;
+        if let Err(error) = engine.step() {
+            match (&error, &engine) {
+                (Error::Gpu(_), Engine::Gpu { .. }) => {
+                    tracing::warn!(%error, from_step = last_good.1, "GPU engine failed; continuing on the CPU from the last recorded frame");
+                    engine.fall_back_to_cpu(last_good.0.clone(), last_good.1)?;
+                    continue;
+                }
+                _ => return Err(error),
+            }
+        }
         let step = engine.step_index();
 
         if step % request.record_every == 0 {
-            last_readouts = record(&engine, &mut writer)?;
+            let (readouts, positions) = record(&engine, &mut writer)?;
+            last_readouts = readouts;
+            last_good = (positions, step);
             last_recorded_step = step;
         }
         if last_log.elapsed().as_secs_f64() >= 2.0 {
@@ -178,7 +199,7 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
             last_log = Instant::now();
         }
         if request.tol > 0.0 && step % request.tol_window == 0 {
-            window_energies.push(engine.evaluate().energy.total());
+            window_energies.push(engine.evaluate()?.energy.total());
         }
         if request.tol > 0.0 && converged(&window_energies, request.tol) {
             stop_reason = format!(
@@ -189,7 +210,7 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
         }
     }
     if engine.step_index() != last_recorded_step {
-        last_readouts = record(&engine, &mut writer)?;
+        last_readouts = record(&engine, &mut writer)?.0;
     }
 
     let frames = writer.frames();

@@ -154,3 +154,20 @@ fn training_scene_draws_image_grid() {
         std::fs::copy(&screenshot, Path::new(&keep).join("train.png")).unwrap();
     }
 }
+
+#[test]
+fn gpu_backend_draws_particles() {
+    if !display_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let screenshot = dir.path().join("gpu.png");
+    let log = run_app(&["--backend", "gpu", "--exit-after", "8"], &screenshot);
+    assert!(log.contains("simulation reset") && log.contains("gpu ("), "the GPU engine did not start:\n{log}");
+
+    let share = drawn_share(&screenshot);
+    assert!(share > MIN_PARTICLE_PIXELS, "only {:.2}% of the view is drawn", 100.0 * share);
+    if let Some(keep) = std::env::var_os("ECCENTRIC_SCREENSHOT_DIR") {
+        std::fs::copy(&screenshot, Path::new(&keep).join("gpu.png")).unwrap();
+    }
+}

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
-use crate::engine::{CpuEngine, sample_start};
+use crate::engine::{BackendChoice, Engine, sample_start};
 use crate::error::{Error, Result};
 use crate::io::assets::{DIGITS_LABELS, DIGITS_LATENT, DIGITS_PIXELS, asset_path};
 use crate::io::rundir::InputInfo;
@@ -104,6 +104,8 @@ pub struct Snapshot {
     pub readouts_fresh: bool,
     /// Losses and decoded images, in the training scenario.
     pub training: Option<Arc<TrainingView>>,
+    /// The engine in use, for example "cpu (rayon, 2 threads)" or "gpu (adapter name)".
+    pub backend: String,
 }
 
 /// Messages from the engine thread that the app shows to the user.
@@ -119,14 +121,14 @@ pub struct EngineBridge {
 
 impl EngineBridge {
     /// Starts the engine thread on `source` with `params`, playing.
-    pub fn spawn(params: Params, source: Source, steps_per_frame: u32) -> Self {
+    pub fn spawn(params: Params, source: Source, steps_per_frame: u32, backend: BackendChoice) -> Self {
         let (commands, receiver) = channel();
         let (error_sender, errors) = channel();
         let latest = Arc::new(Mutex::new(None));
         let slot = latest.clone();
         std::thread::Builder::new()
             .name("eccentric-engine".into())
-            .spawn(move || EngineThread::new(slot, error_sender, steps_per_frame).run(receiver, params, source))
+            .spawn(move || EngineThread::new(slot, error_sender, steps_per_frame, backend).run(receiver, params, source))
             .expect("the engine thread starts");
         Self { commands, latest, errors: Mutex::new(errors) }
     }
@@ -160,7 +162,10 @@ const MAX_COSINE_PAIRS: usize = 20_000;
 struct EngineThread {
     slot: Arc<Mutex<Option<Arc<Snapshot>>>>,
     errors: Sender<String>,
-    engine: Option<CpuEngine>,
+    engine: Option<Engine>,
+    backend: BackendChoice,
+    /// The last published positions and their step, from which a failed GPU engine falls back.
+    last_good: Option<(Points, u64)>,
     /// The training scenario, when it is on; it takes the place of `engine`.
     training: Option<TrainingSession>,
     training_view: Option<Arc<TrainingView>>,
@@ -179,11 +184,13 @@ struct EngineThread {
 }
 
 impl EngineThread {
-    fn new(slot: Arc<Mutex<Option<Arc<Snapshot>>>>, errors: Sender<String>, steps_per_frame: u32) -> Self {
+    fn new(slot: Arc<Mutex<Option<Arc<Snapshot>>>>, errors: Sender<String>, steps_per_frame: u32, backend: BackendChoice) -> Self {
         Self {
             slot,
             errors,
             engine: None,
+            backend,
+            last_good: None,
             training: None,
             training_view: None,
             labels: None,
@@ -202,7 +209,7 @@ impl EngineThread {
     }
 
     fn run(mut self, commands: Receiver<Command>, params: Params, source: Source) {
-        info!(?source, n = params.n, d = params.dim, "engine thread started (CPU backend)");
+        info!(?source, n = params.n, d = params.dim, backend = ?self.backend, "engine thread started");
         if let Err(error) = self.reset(params.clone(), source) {
             self.report(error);
             // Fall back to a random start so the app always has something to show.
@@ -304,8 +311,9 @@ impl EngineThread {
                 (dataset.points, dataset.labels, Some(input))
             }
         };
-        let engine = CpuEngine::new(params, start)?;
-        info!(n = engine.positions().n(), d = engine.positions().dim(), source = %source.label(), "simulation reset");
+        let (n, dim) = (start.n(), start.dim());
+        let engine = self.create_engine(params, start)?;
+        info!(n, d = dim, source = %source.label(), backend = %engine.describe(), "simulation reset");
         self.stop_recording("the simulation was reset");
         self.engine = Some(engine);
         self.training = None;
@@ -332,7 +340,7 @@ impl EngineThread {
         crate::runner::check_memory(n, dim)?;
 
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed ^ 0x5eed);
-        let mut positions = engine.positions().clone();
+        let mut positions = engine.positions()?;
         if dim != positions.dim() {
             let scale = 1e-2 * crate::metrics::radius_stats(&positions).rms.max(1e-3);
             positions.resize_dim(dim, |_, _| scale * rng.sample::<f64, _>(StandardNormal));
@@ -350,12 +358,23 @@ impl EngineThread {
 
         let step = engine.step_index();
         self.stop_recording("n or d changed");
-        let engine = CpuEngine::new(params, positions)?;
+        let engine = self.create_engine(params, positions)?;
         info!(n, d = dim, from_step = step, "system resized");
         self.engine = Some(engine);
         self.projection.clear();
         self.readouts_at = None;
         Ok(())
+    }
+
+    /// Creates the engine of the chosen backend, reporting a fallback to the CPU to the user.
+    fn create_engine(&mut self, params: Params, start: Points) -> Result<Engine> {
+        let (engine, notice) = Engine::create(self.backend, params, start)?;
+        if let Some(notice) = notice {
+            warn!("{notice}");
+            let _ = self.errors.send(format!("note: {notice}"));
+        }
+        self.last_good = None;
+        Ok(engine)
     }
 
     fn start_training(&mut self, params: TrainParams, source: Source) -> Result<()> {
@@ -393,11 +412,30 @@ impl EngineThread {
             return;
         }
         let Some(engine) = self.engine.as_mut() else { return };
+        let mut failure = None;
         for _ in 0..self.steps_per_frame {
             if let Err(error) = engine.step() {
-                self.playing = false;
-                self.report(error);
+                failure = Some(error);
                 break;
+            }
+        }
+        if let Some(error) = failure {
+            let gpu_failed = matches!((&error, self.engine.as_ref()), (Error::Gpu(_), Some(Engine::Gpu { .. })));
+            match (gpu_failed, self.last_good.clone()) {
+                (true, Some((positions, step))) => {
+                    warn!(%error, from_step = step, "GPU engine failed; continuing on the CPU");
+                    let _ = self.errors.send(format!("{error}; continuing on the CPU from step {step}"));
+                    if let Some(engine) = self.engine.as_mut()
+                        && let Err(error) = engine.fall_back_to_cpu(positions, step)
+                    {
+                        self.report(error);
+                        self.playing = false;
+                    }
+                }
+                _ => {
+                    self.playing = false;
+                    self.report(error);
+                }
             }
         }
         if self.recorder.is_some() {
@@ -419,8 +457,15 @@ impl EngineThread {
             return;
         }
         let (Some(engine), Some(recorder)) = (self.engine.as_ref(), self.recorder.as_mut()) else { return };
-        let readouts = Readouts::compute(engine.params(), engine.positions(), Some(engine.anchors()), engine.step_index());
-        if let Err(error) = recorder.write_frame(engine.step_index(), engine.positions(), &readouts.csv_values()) {
+        let positions = match engine.positions() {
+            Ok(positions) => positions,
+            Err(error) => {
+                self.report(error);
+                return;
+            }
+        };
+        let readouts = Readouts::compute(engine.params(), &positions, Some(engine.anchors()), engine.step_index());
+        if let Err(error) = recorder.write_frame(engine.step_index(), &positions, &readouts.csv_values()) {
             self.recorder = None;
             self.report(error);
         }
@@ -442,7 +487,7 @@ impl EngineThread {
         }
         let Some(engine) = self.engine.as_ref() else { return Ok(()) };
         let params = engine.params();
-        let mut info = RunInfo::new("app", "cpu", serde_json::to_value(params).expect("params serialise"), params.n, params.dim);
+        let mut info = RunInfo::new("app", engine.kind(), serde_json::to_value(params).expect("params serialise"), params.n, params.dim);
         info.input = self.input.clone();
         let recorder = RunWriter::create(&dir, false, info, &CSV_COLUMNS, self.labels.as_deref())?;
         info!(dir = %dir.display(), "recording started");
@@ -462,15 +507,22 @@ impl EngineThread {
     }
 
     fn publish(&mut self, force_readouts: bool) {
-        let codes;
-        let (positions, step) = match (self.training.as_ref(), self.engine.as_ref()) {
-            (Some(session), _) => {
-                codes = session.codes();
-                (&codes, session.trainer.step)
-            }
-            (None, Some(engine)) => (engine.positions(), engine.step_index()),
+        let owned = match (self.training.as_ref(), self.engine.as_ref()) {
+            (Some(session), _) => Ok((session.codes(), session.trainer.step)),
+            (None, Some(engine)) => engine.positions().map(|p| (p, engine.step_index())),
             (None, None) => return,
         };
+        let (positions, step) = match owned {
+            Ok(state) => state,
+            Err(error) => {
+                self.report(error);
+                return;
+            }
+        };
+        if self.training.is_none() {
+            self.last_good = Some((positions.clone(), step));
+        }
+        let positions = &positions;
 
         let due = self.readouts_at.is_none_or(|at| at.elapsed() >= READOUT_INTERVAL);
         let readouts_fresh = force_readouts || due;
@@ -512,6 +564,10 @@ impl EngineThread {
             source: self.source.label(),
             readouts_fresh,
             training: self.training_view.clone(),
+            backend: match (self.training.as_ref(), self.engine.as_ref()) {
+                (None, Some(engine)) => engine.describe(),
+                _ => format!("cpu (rayon, {} threads)", rayon::current_num_threads()),
+            },
         };
         *self.slot.lock().expect("snapshot lock") = Some(Arc::new(snapshot));
     }

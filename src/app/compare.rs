@@ -93,13 +93,15 @@ impl Variation {
 pub struct Comparison {
     pub bridge: Option<EngineBridge>,
     pub variation: Variation,
+    /// Backend of the second simulation, the same as the first's.
+    pub backend: crate::engine::BackendChoice,
     /// Parameters last sent to the second engine.
     sent: Option<Params>,
 }
 
 impl Default for Comparison {
     fn default() -> Self {
-        Self { bridge: None, variation: Variation::CHOICES[0], sent: None }
+        Self { bridge: None, variation: Variation::CHOICES[0], backend: crate::engine::BackendChoice::Cpu, sent: None }
     }
 }
 
@@ -112,7 +114,7 @@ impl Comparison {
     pub fn start(&mut self, params: &Params, source: &Source, steps_per_frame: u32) {
         let varied = self.variation.apply(params);
         info!(variation = ?self.variation, "comparison started");
-        self.bridge = Some(EngineBridge::spawn(varied.clone(), source.clone(), steps_per_frame));
+        self.bridge = Some(EngineBridge::spawn(varied.clone(), source.clone(), steps_per_frame, self.backend));
         self.sent = Some(varied);
     }
 

@@ -63,6 +63,7 @@ pub struct AppOptions {
     pub compare: Option<compare::Variation>,
     /// Scaling factor of the opening scene, in place of its default.
     pub gamma: Option<f64>,
+    pub backend: crate::engine::BackendChoice,
 }
 
 /// Steps per published frame in a new app.
@@ -74,7 +75,7 @@ pub fn run(options: AppOptions) {
     if let Some(gamma) = options.gamma {
         params.gamma = gamma;
     }
-    let bridge = EngineBridge::spawn(params.clone(), source.clone(), DEFAULT_STEPS_PER_FRAME);
+    let bridge = EngineBridge::spawn(params.clone(), source.clone(), DEFAULT_STEPS_PER_FRAME, options.backend);
     let mut ui_state = UiState::new(params.clone(), source.clone(), DEFAULT_STEPS_PER_FRAME);
     if let Some(gamma) = options.gamma {
         ui_state.train_params.gamma = gamma;
@@ -85,6 +86,7 @@ pub fn run(options: AppOptions) {
         bridge.send(Command::StartTraining { params: ui_state.train_params.clone(), source: Source::DigitsPixels });
     }
     let mut comparison = Comparison::default();
+    comparison.backend = options.backend;
     if let Some(variation) = options.compare {
         comparison.variation = variation;
         comparison.start(&params, &source, DEFAULT_STEPS_PER_FRAME);

@@ -782,8 +782,8 @@ fn histogram_plot(ui: &mut egui::Ui, title: &str, id: &str, values: &[f64], low:
 
 fn status_bar(ui: &mut egui::Ui, snapshot: Option<&Snapshot>) {
     ui.horizontal(|ui| {
-        ui.label(format!("backend: CPU (rayon, {} threads)", rayon::current_num_threads()));
         if let Some(s) = snapshot {
+            ui.label(format!("backend: {}", s.backend));
             ui.separator();
             ui.label(format!("step {}", s.step));
             ui.separator();

@@ -50,6 +50,15 @@ impl CpuEngine {
         })
     }
 
+    /// Creates an engine that continues a run from `positions` at step `step`, with `anchors`
+    /// as the task targets (a fallback from another engine).
+    pub fn resume(params: Params, positions: Points, anchors: Points, step: u64) -> Result<Self> {
+        let mut engine = Self::new(params, positions)?;
+        engine.anchors = anchors;
+        engine.step = step;
+        Ok(engine)
+    }
+
     pub fn params(&self) -> &Params {
         &self.params
     }

@@ -1,5 +1,6 @@
 //! Things that advance a state by steps, and the random starting states they begin from.
 
+pub mod backend;
 pub mod cpu;
 pub mod forces;
 pub mod gpu;
@@ -11,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
+pub use backend::{BackendChoice, Engine};
 pub use cpu::CpuEngine;
 pub use forces::{ForcePath, KernelWeight, PAIRWISE_MAX_DIM, compute_force};
 

@@ -1,12 +1,12 @@
-// Declarations shared by force.wgsl, update.wgsl and reduce.wgsl. The host prepends this file to
-// each of them before compiling, so every shader sees the same `Config` layout.
+// Declarations shared by force.wgsl, force_rows.wgsl, update.wgsl and reduce.wgsl. The host
+// prepends this file to each of them before compiling, so every shader sees the same `Config`.
 //
 // Binding 0 of group 0 is always the uniform `Config` below. Its layout must match
-// `ShaderConfig` in src/engine/gpu/mod.rs: 24 four-byte scalars, 96 bytes, no padding.
+// `ShaderConfig` in src/engine/gpu/config.rs: 28 four-byte scalars, 112 bytes.
 //
 // Rows are dispatched over a 2-D grid of workgroups because one dimension of a dispatch may hold
-// at most 65535 workgroups on many adapters. Row i of the n x d row-major arrays is handled by
-// workgroup (i % grid_x, i / grid_x).
+// at most 65535 workgroups on many adapters. In force.wgsl and update.wgsl, row i of the n x d
+// row-major arrays is handled by workgroup (i % grid_x, i / grid_x).
 
 // Threads per workgroup of the per-row shaders (force and update).
 const WORKGROUP_SIZE: u32 = 64u;
@@ -59,6 +59,11 @@ struct Config {
     correction2: f32,
     // Standard deviation of the Langevin noise per coordinate, sqrt(2 lr T).
     noise_scale: f32,
+    // Workgroups along x of force_rows.wgsl's grid, which has one workgroup per 64 rows.
+    block_grid_x: u32,
+    padding0: u32,
+    padding1: u32,
+    padding2: u32,
 }
 
 @group(0) @binding(0) var<uniform> config: Config;

@@ -22,7 +22,7 @@ pub(super) const NO_DIVERGENCE: u32 = u32::MAX;
 /// `Config.optimizer` value that skips the step and only applies the sphere projection.
 const OPTIMIZER_HOLD: u32 = 4;
 
-/// The `Config` uniform of common.wgsl, field for field: 24 four-byte scalars, 96 bytes.
+/// The `Config` uniform of common.wgsl, field for field: 28 four-byte scalars, 112 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub(super) struct ShaderConfig {
@@ -50,9 +50,11 @@ pub(super) struct ShaderConfig {
     pub correction1: f32,
     pub correction2: f32,
     pub noise_scale: f32,
+    pub block_grid_x: u32,
+    pub padding: [u32; 3],
 }
 
-/// What the shaders run with one configuration.
+/// Work that one configuration of the shaders runs.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Pass {
     /// The force alone.
@@ -85,6 +87,29 @@ pub(super) fn dispatch_grid(rows: usize, max_per_dimension: u32) -> Option<(u32,
     (y <= max).then_some((x as u32, y as u32))
 }
 
+/// Dispatch grids of one engine, as workgroups along x and y.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Grids {
+    /// One workgroup per row: force.wgsl and update.wgsl.
+    pub rows: (u32, u32),
+    /// One workgroup per 64 rows: force_rows.wgsl.
+    pub blocks: (u32, u32),
+}
+
+/// Returns the grids for `n` rows, or `None` when they exceed `max_per_dimension`.
+pub(super) fn grids_for(n: usize, max_per_dimension: u32) -> Option<Grids> {
+    let rows = dispatch_grid(n, max_per_dimension)?;
+    let blocks = dispatch_grid(n.div_ceil(WORKGROUP_SIZE as usize), max_per_dimension)?;
+    Some(Grids { rows, blocks })
+}
+
+/// Largest d that force_rows.wgsl handles (`ROWS_MAX_DIM` there); force.wgsl takes larger d.
+///
+/// NOTE: the crossover was measured only on lavapipe, where one thread per row ran 3 to 8 times
+/// faster up to d = 64. On a discrete GPU that kernel keeps 3 d floats per thread, and with n
+/// below a few thousand it starts too few threads to fill the device, so force.wgsl may win there.
+pub(super) const ROWS_MAX_DIM: usize = 64;
+
 /// Closed form of the kernel for exponent `s` (`Config.shape` in common.wgsl).
 fn kernel_shape(s: f64) -> u32 {
     if s == -1.0 {
@@ -116,9 +141,10 @@ fn optimizer_code(kind: OptimizerKind) -> u32 {
 }
 
 impl ShaderConfig {
-    /// Builds the uniform for `pass` over `n` rows of dimension `dim` dispatched on a grid
-    /// `grid_x` workgroups wide. Factors are computed in f64 and rounded to f32 once.
-    pub fn new(params: &Params, n: usize, dim: usize, grid_x: u32, has_anchors: bool, pass: Pass) -> Self {
+    /// Builds the uniform for `pass` over `n` rows of dimension `dim`. `grids` holds the widths
+    /// of the per-row grid and of force_rows.wgsl's per-block grid. Factors are computed in f64
+    /// and rounded to f32 once.
+    pub fn new(params: &Params, n: usize, dim: usize, grids: Grids, has_anchors: bool, pass: Pass) -> Self {
         let model = params.model();
         let (tile, lanes) = tile_shape(dim);
         let mut config = ShaderConfig {
@@ -129,7 +155,8 @@ impl ShaderConfig {
             shape: kernel_shape(model.kernel.s),
             has_anchors: has_anchors as u32,
             want_energy: matches!(pass, Pass::Energy) as u32,
-            grid_x,
+            grid_x: grids.rows.0,
+            block_grid_x: grids.blocks.0,
             s: model.kernel.s as f32,
             eps2: (model.kernel.softening * model.kernel.softening) as f32,
             pair_scale: (2.0 * model.gamma / (n as f64 - 1.0)) as f32,
@@ -170,8 +197,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_is_96_bytes() {
-        assert_eq!(std::mem::size_of::<ShaderConfig>(), 96);
+    fn config_is_112_bytes() {
+        assert_eq!(std::mem::size_of::<ShaderConfig>(), 112);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The wgpu device behind a GPU engine: adapter selection, error capture, pipeline and buffer
 //! creation, submission and readback. Every wgpu error becomes [`Error::Gpu`].
 //!
-//! wgpu reports most errors asynchronously and panics on any error nobody handles, so this module
-//! installs handlers for uncaptured errors and device loss that store the first message, and every
-//! operation checks that store before and after it runs.
+//! wgpu reports most errors asynchronously and by default panics on an error that no error scope
+//! captures. This module installs handlers for uncaptured errors and device loss that store the
+//! first message, and every operation checks that store before and after it runs.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,8 +34,8 @@ fn create_instance() -> wgpu::Instance {
     wgpu::Instance::new(descriptor.with_env())
 }
 
-/// Returns the adapter wgpu picks, preferring a discrete GPU unless `WGPU_POWER_PREF` says
-/// otherwise.
+/// Returns the adapter wgpu picks, preferring a discrete GPU unless `WGPU_POWER_PREF` sets
+/// another preference.
 pub(super) fn request_adapter() -> Result<(wgpu::Instance, wgpu::Adapter)> {
     let instance = create_instance();
     let options = wgpu::RequestAdapterOptions {
@@ -122,8 +122,8 @@ impl GpuDevice {
     }
 
     /// Runs `create` inside error scopes, so that a validation, out-of-memory or internal error
-    /// it causes returns as [`Error::Gpu`] naming `what` instead of reaching the panic handler.
-    pub fn capture<T>(&self, what: &str, create: impl FnOnce(&wgpu::Device) -> T) -> Result<T> {
+    /// it causes returns as [`Error::Gpu`] naming `operation` instead of reaching the panic handler.
+    pub fn capture<T>(&self, operation: &str, create: impl FnOnce(&wgpu::Device) -> T) -> Result<T> {
         self.check()?;
         let memory_scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let internal_scope = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
@@ -134,18 +134,24 @@ impl GpuDevice {
         let memory = pollster::block_on(memory_scope.pop());
 
         if let Some(error) = memory {
-            return Err(Error::Gpu(format!("{what} ran out of GPU memory ({error}); lower n or d")));
+            return Err(Error::Gpu(format!("{operation} ran out of GPU memory ({error}); lower n or d")));
         }
         if let Some(error) = validation.or(internal) {
-            return Err(Error::Gpu(format!("{what} failed: {error}")));
+            return Err(Error::Gpu(format!("{operation} failed: {error}")));
         }
         self.check()?;
         Ok(value)
     }
 
-    /// Compiles `source` and creates a compute pipeline for `entry_point`, with the bind group
-    /// layout derived from the shader.
-    pub fn create_pipeline(&self, name: &str, source: &str, entry_point: &str) -> Result<wgpu::ComputePipeline> {
+    /// Compiles `source` and creates a compute pipeline for `entry_point` with the pipeline
+    /// constants `constants` and the bind group layout derived from the shader.
+    pub fn create_pipeline(
+        &self,
+        name: &str,
+        source: &str,
+        entry_point: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline> {
         self.capture(&format!("compiling the {name} shader"), |device| {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(name),
@@ -157,7 +163,7 @@ impl GpuDevice {
                 module: &module,
                 entry_point: Some(entry_point),
                 compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[],
+                    constants,
                     // Every shader writes its workgroup memory before reading it.
                     zero_initialize_workgroup_memory: false,
                 },
@@ -167,8 +173,8 @@ impl GpuDevice {
     }
 
     pub fn create_buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
-        let what = format!("allocating the {label} buffer ({} MiB)", mebibytes(size));
-        self.capture(&what, |device| {
+        let operation = format!("allocating the {label} buffer ({} MiB)", mebibytes(size));
+        self.capture(&operation, |device| {
             device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
         })
     }
@@ -233,7 +239,8 @@ impl GpuDevice {
 
         let (sender, receiver) = mpsc::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-            // The receiver outlives the wait below, so a failed send cannot happen.
+            // The send fails only when the wait below failed and the receiver is gone, and
+            // that failure is already being returned.
             let _ = sender.send(result);
         });
         self.wait(Some(submission))?;

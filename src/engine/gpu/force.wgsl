@@ -2,7 +2,8 @@
 // with w_ij = rho_ij^(-s-2) and rho_ij^2 = |z_i - z_j|^2 + eps^2 (the last term only with anchors).
 //
 // Workgroup size: 64 threads (WORKGROUP_SIZE), one workgroup per particle i, dispatched over the
-// 2-D grid described in common.wgsl. Any d from 1 to MAX_DIM = 512 works.
+// 2-D grid described in common.wgsl. Any d from 1 to MAX_DIM = 512 works; the host runs it for
+// d above 64 and force_rows.wgsl below.
 //
 // Bindings (group 0):
 //   0  uniform              config     Config (common.wgsl)
@@ -14,10 +15,10 @@
 //                                       |z_i - a_i|^2 or 0)
 //
 // The partners j pass through workgroup memory in tiles of `config.tile` rows, which are
-// contiguous in the row-major positions, so the loads coalesce. Each tile takes three phases:
-// the threads split the squared distances between them (`config.lanes` threads per partner), then
-// one thread per partner turns its distance into a weight, then each thread adds the weighted
-// differences of the coordinates it owns. A partner past the end of the array gets weight 0, so n
+// contiguous in the row-major positions, so the loads coalesce. Each tile takes three phases.
+// First the threads split the squared distances between them (`config.lanes` threads per
+// partner). Then one thread per partner turns its distance into a weight. Last, each thread adds
+// the weighted differences of the coordinates it owns. A partner past the end of the array gets weight 0, so n
 // need not be a multiple of the tile.
 //
 // Precision: every sum is f32. Each tile's contribution is summed on its own before it is added
@@ -36,63 +37,6 @@ var<workgroup> tile: array<f32, TILE_FLOATS>;
 var<workgroup> partial_dist2: array<f32, WORKGROUP_SIZE>;
 var<workgroup> weights: array<f32, WORKGROUP_SIZE>;
 var<workgroup> energy_sums: array<vec4<f32>, WORKGROUP_SIZE>;
-
-// Returns +inf. The bits pass through a variable because WGSL rejects a constant expression
-// that evaluates to infinity.
-fn infinity() -> f32 {
-    var bits = 0x7f800000u;
-    return bitcast<f32>(bits);
-}
-
-// Returns the force weight w = rho^(-s-2) at the squared softened distance rho2, and 0 at
-// rho2 == 0, where the force has no direction.
-fn kernel_weight(rho2: f32) -> f32 {
-    if rho2 <= 0.0 {
-        return 0.0;
-    }
-    switch config.shape {
-        case 0u: {
-            return 1.0 / sqrt(rho2);
-        }
-        case 1u: {
-            return 1.0 / rho2;
-        }
-        case 2u: {
-            return 1.0 / (rho2 * sqrt(rho2));
-        }
-        case 3u: {
-            return 1.0 / (rho2 * rho2);
-        }
-        default: {
-            return pow(rho2, -0.5 * config.s - 1.0);
-        }
-    }
-}
-
-// Returns K_s(rho) at the squared softened distance rho2. At rho2 == 0 the value is 0 for s < 0
-// and +inf otherwise, as in the CPU model.
-fn kernel_value(rho2: f32) -> f32 {
-    if rho2 <= 0.0 {
-        return select(infinity(), 0.0, config.s < 0.0);
-    }
-    switch config.shape {
-        case 0u: {
-            return -sqrt(rho2);
-        }
-        case 1u: {
-            return -0.5 * log(rho2);
-        }
-        case 2u: {
-            return 1.0 / sqrt(rho2);
-        }
-        case 3u: {
-            return 0.5 / rho2;
-        }
-        default: {
-            return pow(rho2, -0.5 * config.s) / config.s;
-        }
-    }
-}
 
 @compute @workgroup_size(64)
 fn main(
@@ -161,16 +105,18 @@ fn main(
         }
         workgroupBarrier();
 
-        for (var m = 0u; m < COORDS_PER_THREAD; m++) {
-            let k = tid + m * WORKGROUP_SIZE;
-            if k < dim {
-                let z = z_i[k];
-                var tile_sum = 0.0;
-                for (var t = 0u; t < tile_rows; t++) {
-                    tile_sum += weights[t] * (z - tile[t * dim + k]);
-                }
-                sums[m] += tile_sum;
+        // A loop bounded by k < dim rather than a fixed loop with `if k < dim`, because SIMD
+        // implementations such as lavapipe run an `if` whose lanes are all inactive anyway but
+        // leave a loop once no lane continues.
+        var m = 0u;
+        for (var k = tid; k < dim; k += WORKGROUP_SIZE) {
+            let z = z_i[k];
+            var tile_sum = 0.0;
+            for (var t = 0u; t < tile_rows; t++) {
+                tile_sum += weights[t] * (z - tile[t * dim + k]);
             }
+            sums[m] += tile_sum;
+            m++;
         }
         // The next tile overwrites `tile` and `weights`.
         workgroupBarrier();
@@ -178,19 +124,18 @@ fn main(
 
     var norm2_part = 0.0;
     var task_part = 0.0;
-    for (var m = 0u; m < COORDS_PER_THREAD; m++) {
-        let k = tid + m * WORKGROUP_SIZE;
-        if k < dim {
-            let z = z_i[k];
-            var f = config.pair_scale * sums[m] - config.attraction * z;
-            if config.has_anchors != 0u {
-                let delta = z - anchors[row_i + k];
-                f -= delta;
-                task_part += delta * delta;
-            }
-            force[row_i + k] = f;
-            norm2_part += z * z;
+    var m = 0u;
+    for (var k = tid; k < dim; k += WORKGROUP_SIZE) {
+        let z = z_i[k];
+        var f = config.pair_scale * sums[m] - config.attraction * z;
+        if config.has_anchors != 0u {
+            let delta = z - anchors[row_i + k];
+            f -= delta;
+            task_part += delta * delta;
         }
+        force[row_i + k] = f;
+        norm2_part += z * z;
+        m++;
     }
 
     if config.want_energy != 0u {

@@ -1,10 +1,12 @@
 //! The GPU engine: steps a point set with wgpu compute shaders, in f32, with the same model and
 //! optimizers as [`CpuEngine`](crate::engine::CpuEngine).
 //!
-//! Positions, force and optimizer state stay on the GPU. A step runs three dispatches in one
-//! compute pass (force.wgsl, then update.wgsl) and reads nothing back. [`GpuEngine::positions`]
-//! and [`GpuEngine::evaluate`] are the only readbacks; the energy is reduced on the GPU
-//! (reduce.wgsl), so an evaluation reads back 24 bytes.
+//! Positions, force and optimizer state stay on the GPU. A step is one compute pass that reads
+//! nothing back. It runs the `latch` entry point of update.wgsl, then the force kernel, then the
+//! optimizer update of update.wgsl. The force kernel is force_rows.wgsl (one thread per particle)
+//! for d up to 64 and force.wgsl (one workgroup per particle) above. [`GpuEngine::positions`], [`GpuEngine::current_force`] and
+//! [`GpuEngine::evaluate`] are the only readbacks. The energy is reduced on the GPU (reduce.wgsl),
+//! so an evaluation reads back 24 bytes.
 //!
 //! Supported: d from 1 to [`MAX_DIM`], the full batch only, every optimizer. Langevin noise comes
 //! from a counter-based generator on the GPU, so it has the right distribution but is not the CPU
@@ -25,11 +27,13 @@ use crate::model::{EnergyParts, Evaluation, Points};
 use crate::params::{InitKind, OptimizerKind, Params, TaskKind};
 
 pub use config::MAX_DIM;
-use config::{NO_DIVERGENCE, Pass, ShaderConfig, dispatch_grid};
+use config::{Grids, NO_DIVERGENCE, Pass, ROWS_MAX_DIM, ShaderConfig, grids_for};
 use device::{GpuDevice, describe_adapter, max_binding_bytes, mebibytes, request_adapter};
 
 const COMMON_WGSL: &str = include_str!("common.wgsl");
+const KERNEL_WGSL: &str = include_str!("kernel.wgsl");
 const FORCE_WGSL: &str = include_str!("force.wgsl");
+const FORCE_ROWS_WGSL: &str = include_str!("force_rows.wgsl");
 const UPDATE_WGSL: &str = include_str!("update.wgsl");
 const REDUCE_WGSL: &str = include_str!("reduce.wgsl");
 
@@ -58,8 +62,10 @@ struct Buffers {
 }
 
 struct Pipelines {
+    /// force_rows.wgsl up to `ROWS_MAX_DIM`, force.wgsl above.
     force: wgpu::ComputePipeline,
     force_group: wgpu::BindGroup,
+    force_grid: (u32, u32),
     update: wgpu::ComputePipeline,
     update_group: wgpu::BindGroup,
     latch: wgpu::ComputePipeline,
@@ -70,15 +76,15 @@ struct Pipelines {
 
 /// A simulation state on the GPU with everything needed to step it.
 ///
-/// Positions are f32 on the GPU, so a run agrees with the CPU engine (f64) to about 1e-6
-/// relative per step rather than exactly.
+/// Positions are f32 on the GPU, so a run agrees with the CPU engine (f64) up to rounding, not
+/// bit for bit.
 pub struct GpuEngine {
     gpu: GpuDevice,
     params: Params,
     n: usize,
     dim: usize,
-    grid: (u32, u32),
-    /// Applies the anchors term whatever `params.task` says; set by [`gpu_force`].
+    grids: Grids,
+    /// Applies the anchors term regardless of `params.task`; set by [`gpu_force`].
     force_anchors: bool,
     buffers: Buffers,
     pipelines: Pipelines,
@@ -102,11 +108,11 @@ pub fn adapter_available() -> Option<String> {
 /// without allocating anything. [`GpuEngine::new`] runs the same check.
 pub fn check_capacity(n: usize, dim: usize) -> Result<()> {
     let (_instance, adapter) = request_adapter()?;
-    check_size(n, dim, &adapter.limits()).map(|_grid| ())
+    check_size(n, dim, &adapter.limits()).map(|_grids| ())
 }
 
-/// Returns the dispatch grid for `n` rows, or the error that says what fits.
-fn check_size(n: usize, dim: usize, limits: &wgpu::Limits) -> Result<(u32, u32)> {
+/// Returns the dispatch grids for `n` rows, or an error that states what fits.
+fn check_size(n: usize, dim: usize, limits: &wgpu::Limits) -> Result<Grids> {
     if dim > MAX_DIM {
         return Err(Error::Gpu(format!(
             "d = {dim} exceeds the GPU engine's maximum of {MAX_DIM}; lower d or use the CPU engine"
@@ -123,7 +129,7 @@ fn check_size(n: usize, dim: usize, limits: &wgpu::Limits) -> Result<(u32, u32)>
             allowed / (1 << 20)
         )));
     }
-    dispatch_grid(n, limits.max_compute_workgroups_per_dimension).ok_or_else(|| {
+    grids_for(n, limits.max_compute_workgroups_per_dimension).ok_or_else(|| {
         Error::Gpu(format!(
             "n = {n} needs more workgroups than this adapter dispatches ({} per dimension); lower n",
             limits.max_compute_workgroups_per_dimension
@@ -188,16 +194,16 @@ impl GpuEngine {
         let (n, dim) = (start.n(), start.dim());
 
         let gpu = GpuDevice::new()?;
-        let grid = check_size(n, dim, &gpu.limits())?;
+        let grids = check_size(n, dim, &gpu.limits())?;
         let buffers = create_buffers(&gpu, &start, &anchors)?;
-        let pipelines = create_pipelines(&gpu, &buffers)?;
+        let pipelines = create_pipelines(&gpu, &buffers, dim, grids)?;
 
         Ok(Self {
             gpu,
             params,
             n,
             dim,
-            grid,
+            grids,
             force_anchors,
             buffers,
             pipelines,
@@ -244,6 +250,9 @@ impl GpuEngine {
         if project {
             self.write_config(Pass::Project { step: self.step_index() });
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("project"), timestamp_writes: None });
+            // The latch stops the projection from overwriting the last finite state after a
+            // divergence that no readback has reported yet.
+            self.record_latch(&mut pass);
             self.record_update(&mut pass);
         }
         self.gpu.submit(encoder)?;
@@ -267,9 +276,7 @@ impl GpuEngine {
         let mut encoder = self.gpu.create_encoder("step");
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
-            pass.set_pipeline(&self.pipelines.latch);
-            pass.set_bind_group(0, &self.pipelines.latch_group, &[]);
-            pass.dispatch_workgroups(1, 1, 1);
+            self.record_latch(&mut pass);
             self.record_force(&mut pass);
             self.record_update(&mut pass);
         }
@@ -292,7 +299,7 @@ impl GpuEngine {
     /// Reads the positions back as f64.
     ///
     /// Fails with [`Error::Diverged`] when a step since the last readback made a position
-    /// non-finite; the engine is then back at the last finite state, which the next call returns.
+    /// non-finite. The engine is then back at the last finite state, which the next call returns.
     pub fn positions(&self) -> Result<Points> {
         let _lock = self.readback_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let bytes = self.n as u64 * self.dim as u64 * F32_BYTES;
@@ -355,26 +362,34 @@ impl GpuEngine {
         self.evaluate().map(|evaluation| evaluation.energy)
     }
 
-    /// Whether the anchors task term applies, with the same rule as the CPU engine.
+    /// Returns whether the anchors task term applies, with the same rule as the CPU engine.
     fn has_anchors(&self) -> bool {
         self.force_anchors || (self.params.task == TaskKind::Anchors && !self.params.project_sphere)
     }
 
     fn write_config(&self, pass: Pass) {
-        let config = ShaderConfig::new(&self.params, self.n, self.dim, self.grid.0, self.has_anchors(), pass);
+        let config = ShaderConfig::new(&self.params, self.n, self.dim, self.grids, self.has_anchors(), pass);
         self.gpu.queue.write_buffer(&self.buffers.config, 0, bytemuck::bytes_of(&config));
+    }
+
+    fn record_latch(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipelines.latch);
+        pass.set_bind_group(0, &self.pipelines.latch_group, &[]);
+        pass.dispatch_workgroups(1, 1, 1);
     }
 
     fn record_force(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipelines.force);
         pass.set_bind_group(0, &self.pipelines.force_group, &[]);
-        pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+        let (x, y) = self.pipelines.force_grid;
+        pass.dispatch_workgroups(x, y, 1);
     }
 
     fn record_update(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipelines.update);
         pass.set_bind_group(0, &self.pipelines.update_group, &[]);
-        pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+        let (x, y) = self.grids.rows;
+        pass.dispatch_workgroups(x, y, 1);
     }
 
     /// Returns [`Error::Diverged`] when `status` records a divergence, after restoring the
@@ -424,12 +439,18 @@ fn create_buffers(gpu: &GpuDevice, start: &Points, anchors: &Points) -> Result<B
     Ok(buffers)
 }
 
-fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers) -> Result<Pipelines> {
-    let force = gpu.create_pipeline("force", &format!("{COMMON_WGSL}\n{FORCE_WGSL}"), "main")?;
+fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, dim: usize, grids: Grids) -> Result<Pipelines> {
+    let (force, force_grid) = if dim <= ROWS_MAX_DIM {
+        let source = format!("{COMMON_WGSL}\n{KERNEL_WGSL}\n{FORCE_ROWS_WGSL}");
+        (gpu.create_pipeline("force (one thread per row)", &source, "main", &[("DIM", dim as f64)])?, grids.blocks)
+    } else {
+        let source = format!("{COMMON_WGSL}\n{KERNEL_WGSL}\n{FORCE_WGSL}");
+        (gpu.create_pipeline("force", &source, "main", &[])?, grids.rows)
+    };
     let update_source = format!("{COMMON_WGSL}\n{UPDATE_WGSL}");
-    let update = gpu.create_pipeline("update", &update_source, "main")?;
-    let latch = gpu.create_pipeline("update (latch)", &update_source, "latch")?;
-    let reduce = gpu.create_pipeline("reduce", &format!("{COMMON_WGSL}\n{REDUCE_WGSL}"), "main")?;
+    let update = gpu.create_pipeline("update", &update_source, "main", &[])?;
+    let latch = gpu.create_pipeline("update (latch)", &update_source, "latch", &[])?;
+    let reduce = gpu.create_pipeline("reduce", &format!("{COMMON_WGSL}\n{REDUCE_WGSL}"), "main", &[])?;
 
     let b = buffers;
     let force_group = gpu.create_bind_group("force", &force, &[], &[&b.config, &b.positions, &b.anchors, &b.force, &b.row_sums])?;
@@ -442,14 +463,14 @@ fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers) -> Result<Pipelines> {
     let latch_group = gpu.create_bind_group("update (latch)", &latch, &[6], &[&b.status])?;
     let reduce_group = gpu.create_bind_group("reduce", &reduce, &[], &[&b.config, &b.row_sums, &b.totals])?;
 
-    Ok(Pipelines { force, force_group, update, update_group, latch, latch_group, reduce, reduce_group })
+    Ok(Pipelines { force, force_group, force_grid, update, update_group, latch, latch_group, reduce, reduce_group })
 }
 
 /// Computes the force `F_i = -n dE/dz_i` once on the GPU, for comparison with
 /// [`crate::model::evaluate`].
 ///
 /// `params` supplies the model through [`Params::model`]. The task term is the anchors term when
-/// `anchors` is given and none otherwise, whatever `params.task` says, as with
+/// `anchors` is given and none otherwise, regardless of `params.task`, as with
 /// [`crate::model::Task`].
 pub fn gpu_force(params: &Params, points: &Points, anchors: Option<&Points>) -> Result<Points> {
     let params = Params { batch_size: 0, ..params.clone() };

@@ -55,7 +55,7 @@ fn broken_shader_returns_error() {
         return;
     }
     let gpu = GpuDevice::new().unwrap();
-    let message = gpu_message(gpu.create_pipeline("broken", "fn main( {", "main"));
+    let message = gpu_message(gpu.create_pipeline("broken", "fn main( {", "main", &[]));
     assert!(message.starts_with("compiling the broken shader failed"), "{message}");
     // A captured error must not poison the device for later work.
     assert!(gpu.check().is_ok());

@@ -1,4 +1,4 @@
-// Optimizer step: moves every row along the force of force.wgsl, then optionally scales each row
+// Optimizer step: moves every row along the force kernel's output, then optionally scales each row
 // back to unit length, and records the first step at which a position stops being finite.
 //
 // Entry points:
@@ -16,8 +16,9 @@
 //   5  storage, read_write  second_moment  array<f32>, n x d: Adam's v
 //   6  storage, read_write  status         Status
 //
-// Once a step has produced a non-finite position, later steps leave `positions` and `previous`
-// untouched, so `previous` keeps the last finite state for the host to restore.
+// Once a step has produced a non-finite position, later dispatches of `main` that follow a
+// `latch` leave `positions` and `previous` untouched, so `previous` keeps the last finite state
+// for the host to restore.
 //
 // Update rules (F the force, matching src/engine/optim.rs):
 //   gd        z += lr F
