@@ -117,6 +117,10 @@ struct BenchArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     seconds: f64,
 
+    /// Engine to time: cpu (the force paths chosen by --path) or gpu (wgpu compute shaders).
+    #[arg(long, value_name = "BACKEND", default_value = "cpu")]
+    backend: String,
+
     /// Side of the square matrices of the reference GEMM measurement.
     #[arg(long, value_name = "SIZE", default_value_t = 2048)]
     gemm_size: usize,
@@ -336,6 +340,11 @@ fn bench_command(args: BenchArgs) -> Result<(), eccentric::Error> {
     use eccentric::bench::{CSV_HEADER, bench_engine, gemm_rate};
     use eccentric::engine::{ForcePath, PAIRWISE_MAX_DIM};
 
+    let gpu = match args.backend.as_str() {
+        "cpu" => false,
+        "gpu" => true,
+        other => return Err(eccentric::Error::param("--backend", other, "must be cpu or gpu")),
+    };
     let paths: Vec<ForcePath> = match args.path.as_str() {
         "both" => vec![ForcePath::Pairwise, ForcePath::Matrix],
         "auto" => vec![ForcePath::Auto],
@@ -366,6 +375,19 @@ fn bench_command(args: BenchArgs) -> Result<(), eccentric::Error> {
     let mut lines = Vec::new();
     for &n in &args.n {
         for &d in &args.dim {
+            if gpu {
+                let row = eccentric::engine::gpu::bench_gpu(n, d, args.kernel_s, budget)?;
+                println!(
+                    "{:<14} {:>6} {:>5} {:>12.2} {:>14.3e} {:>9.2} {:>7.0}%",
+                    row.implementation, n, d, row.steps_per_second, row.pair_interactions_per_second, row.gflops, 100.0 * row.gflops / gemm
+                );
+                lines.push(row.csv_line());
+                if let Some(out) = &args.out {
+                    let text = format!("{CSV_HEADER}\n{}\n", lines.join("\n"));
+                    std::fs::write(out, text).map_err(|e| eccentric::Error::Output { path: out.clone(), problem: e.to_string() })?;
+                }
+                continue;
+            }
             for &path in &paths {
                 let skip = args.path == "both" && ((path == ForcePath::Pairwise && d > PAIRWISE_MAX_DIM) || (path == ForcePath::Matrix && d < 16));
                 if skip {

@@ -48,6 +48,9 @@ pub struct RunSummary {
 /// divergence recovery, two optimizer moments, plus slack for batches and readouts.
 const BYTES_PER_COORDINATE: u64 = 8 * 8;
 
+/// Pairs per step above which the runner warns that steps will be slow.
+const LARGE_RUN_PAIRS: f64 = 1e10;
+
 /// Checks that `n * dim` coordinates fit in the memory this machine has available.
 pub fn check_memory(n: usize, dim: usize) -> Result<()> {
     let needed = (n as u64).checked_mul(dim as u64).and_then(|c| c.checked_mul(BYTES_PER_COORDINATE));
@@ -128,6 +131,11 @@ pub fn prepare_start(request: &RunRequest) -> Result<(Params, Option<Dataset>, c
 pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummary> {
     check_output_dir(&request.out, request.overwrite)?;
     let (params, dataset, start) = prepare_start(request)?;
+    // Each step visits all n^2 pairs, so very large n is slow even when it fits in memory.
+    let pairs = (params.n as f64) * (params.n as f64 - 1.0) / 2.0;
+    if pairs > LARGE_RUN_PAIRS {
+        tracing::warn!(n = params.n, pairs_per_step = format!("{pairs:.2e}"), "each step visits every pair of particles; at about 1e9 pairs per second on a CPU one step takes about {:.0} s", pairs / 1e9);
+    }
     let (mut engine, notice) = Engine::create(request.backend, params.clone(), start)?;
     if let Some(notice) = notice {
         tracing::warn!("{notice}");

@@ -343,7 +343,7 @@ fn bench_reports_a_rate() {
 /// Prints GPU and CPU steps per second at n = 4096, d = 64. Run it with
 /// `cargo test --release --no-default-features --test gpu -- --ignored --nocapture`.
 #[test]
-#[ignore = "takes about a minute on a software adapter"]
+#[ignore = "takes about 30 seconds on a software adapter"]
 fn bench_at_4096_by_64() {
     if !gpu_present() {
         return;
