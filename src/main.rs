@@ -32,8 +32,9 @@ struct AppArgs {
     #[arg(long, default_value = "default")]
     scene: String,
 
-    /// Scaling factor gamma of the opening scene (the particles' or the training loss's).
-    #[arg(long = "scale", value_name = "GAMMA")]
+    /// Scaling factor gamma of the opening scene (the particles' or the training loss's)
+    /// [default: 1 for particles, 0.1 for training].
+    #[arg(allow_negative_numbers = true, long = "scale", value_name = "GAMMA")]
     scale: Option<f64>,
 
     /// Engine of the app: cpu, gpu (an error without a GPU adapter) or auto (a hardware GPU when
@@ -51,7 +52,7 @@ struct AppArgs {
     screenshot: Option<PathBuf>,
 
     /// Seconds of stepping before the screenshot is taken (with --screenshot).
-    #[arg(long, hide = true, default_value_t = 5.0)]
+    #[arg(allow_negative_numbers = true, long, hide = true, default_value_t = 5.0)]
     exit_after: f64,
 }
 
@@ -114,7 +115,7 @@ struct BenchArgs {
     path: String,
 
     /// Seconds of timed steps per configuration (after one warm-up step; at least one step).
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    #[arg(allow_negative_numbers = true, long, value_name = "SECONDS", default_value_t = 2.0)]
     seconds: f64,
 
     /// Engine to time: cpu (the force paths chosen by --path) or gpu (wgpu compute shaders).
@@ -144,11 +145,11 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
 
-    /// Number of particles when there is no input file.
+    /// Number of particles when there is no input file [default: 1000].
     #[arg(long = "n", value_name = "N")]
     n: Option<usize>,
 
-    /// Dimension of each particle when there is no input file.
+    /// Dimension of each particle when there is no input file [default: 3].
     #[arg(long = "dim", value_name = "D")]
     dim: Option<usize>,
 
@@ -161,7 +162,7 @@ struct RunArgs {
     record_every: u64,
 
     /// Stop early once the relative energy change over --tol-window steps is below this (0: off).
-    #[arg(long, value_name = "TOL", default_value_t = 0.0)]
+    #[arg(allow_negative_numbers = true, long, value_name = "TOL", default_value_t = 0.0)]
     tol: f64,
 
     /// Window, in steps, of the --tol stop rule.
@@ -191,15 +192,15 @@ struct MetricsArgs {
     kernel_s: f64,
 
     /// Attraction strength lambda.
-    #[arg(long, value_name = "L", default_value_t = Params::default().lambda)]
+    #[arg(allow_negative_numbers = true, long, value_name = "L", default_value_t = Params::default().lambda)]
     lambda: f64,
 
     /// Scaling factor gamma.
-    #[arg(long = "scale", value_name = "GAMMA", default_value_t = Params::default().gamma)]
+    #[arg(allow_negative_numbers = true, long = "scale", value_name = "GAMMA", default_value_t = Params::default().gamma)]
     gamma: f64,
 
     /// Softening length eps, in coordinate units.
-    #[arg(long, value_name = "EPS", default_value_t = Params::default().softening)]
+    #[arg(allow_negative_numbers = true, long, value_name = "EPS", default_value_t = Params::default().softening)]
     softening: f64,
 
     /// Print one JSON object instead of a table.
@@ -240,6 +241,9 @@ fn init_logging() {
 fn open_app(args: AppArgs) -> Result<(), eccentric::Error> {
     let scene = eccentric::app::Scene::parse(&args.scene)?;
     let compare = args.compare.as_deref().map(eccentric::app::compare::Variation::parse).transpose()?;
+    if compare.is_some() && scene == eccentric::app::Scene::Training {
+        return Err(eccentric::Error::param("--compare", args.compare.unwrap_or_default(), "works with the particle scenes (default, digits), not with --scene train"));
+    }
     if let Some(gamma) = args.scale.filter(|g| !(g.is_finite() && *g >= 0.0)) {
         return Err(eccentric::Error::param("--scale", gamma, "must be 0 or greater"));
     }
@@ -275,7 +279,7 @@ fn run_command(args: RunArgs) -> Result<(), eccentric::Error> {
     let summary = run(&request, interrupt)?;
     let readouts = summary.final_readouts;
     println!(
-        "wrote {} frames to {} ({}, {} steps); final energy {:.6}, radius {:.4} +- {:.2}%, eccentricity {:.4}",
+        "wrote {} frames to {} ({}, at step {}); final energy {:.6}, radius {:.4} +- {:.2}%, eccentricity {:.4}",
         summary.frames,
         summary.dir.display(),
         summary.stop_reason,

@@ -57,11 +57,11 @@ pub struct Params {
     pub dim: usize,
 
     /// Scaling factor gamma: weight of the eccentric term against the task term (>= 0).
-    #[arg(long = "scale", value_name = "GAMMA", default_value_t = Params::default().gamma)]
+    #[arg(allow_negative_numbers = true, long = "scale", value_name = "GAMMA", default_value_t = Params::default().gamma)]
     pub gamma: f64,
 
     /// Attraction strength lambda of the pull towards the origin (> 0).
-    #[arg(long = "lambda", value_name = "L", default_value_t = Params::default().lambda)]
+    #[arg(allow_negative_numbers = true, long = "lambda", value_name = "L", default_value_t = Params::default().lambda)]
     pub lambda: f64,
 
     /// Riesz exponent s of the repulsion kernel: -1 constant force, 0 logarithmic, d-2 Coulomb.
@@ -69,7 +69,7 @@ pub struct Params {
     pub kernel_s: f64,
 
     /// Softening length eps added to pair distances as sqrt(r^2 + eps^2), in coordinate units (>= 0).
-    #[arg(long = "softening", value_name = "EPS", default_value_t = Params::default().softening)]
+    #[arg(allow_negative_numbers = true, long = "softening", value_name = "EPS", default_value_t = Params::default().softening)]
     pub softening: f64,
 
     /// Step size lr of the update z <- z + lr * F (> 0).
@@ -93,23 +93,23 @@ pub struct Params {
     pub optimizer: OptimizerKind,
 
     /// Momentum coefficient of the heavy-ball optimizer, in [0, 1).
-    #[arg(long = "momentum", value_name = "MU", default_value_t = Params::default().momentum)]
+    #[arg(allow_negative_numbers = true, long = "momentum", value_name = "MU", default_value_t = Params::default().momentum)]
     pub momentum: f64,
 
     /// Adam's decay rate of the first moment, in [0, 1).
-    #[arg(long = "beta1", value_name = "B1", default_value_t = Params::default().beta1)]
+    #[arg(allow_negative_numbers = true, long = "beta1", value_name = "B1", default_value_t = Params::default().beta1)]
     pub beta1: f64,
 
     /// Adam's decay rate of the second moment, in [0, 1).
-    #[arg(long = "beta2", value_name = "B2", default_value_t = Params::default().beta2)]
+    #[arg(allow_negative_numbers = true, long = "beta2", value_name = "B2", default_value_t = Params::default().beta2)]
     pub beta2: f64,
 
     /// Adam's denominator term eps (> 0).
-    #[arg(long = "adam-eps", value_name = "EPS", default_value_t = Params::default().adam_eps)]
+    #[arg(allow_negative_numbers = true, long = "adam-eps", value_name = "EPS", default_value_t = Params::default().adam_eps)]
     pub adam_eps: f64,
 
     /// Temperature of Langevin dynamics, in energy units (>= 0).
-    #[arg(long = "temperature", value_name = "T", default_value_t = Params::default().temperature)]
+    #[arg(allow_negative_numbers = true, long = "temperature", value_name = "T", default_value_t = Params::default().temperature)]
     pub temperature: f64,
 
     /// Particles per mini-batch b (2..=n); 0 means the full batch.

@@ -49,7 +49,7 @@ pub struct RunSummary {
 const BYTES_PER_COORDINATE: u64 = 8 * 8;
 
 /// Pairs per step above which the runner warns that steps will be slow.
-const LARGE_RUN_PAIRS: f64 = 1e10;
+const LARGE_RUN_PAIRS: f64 = 1e9;
 
 /// Checks that `n * dim` coordinates fit in the memory this machine has available.
 pub fn check_memory(n: usize, dim: usize) -> Result<()> {
@@ -180,7 +180,7 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
 
     while engine.step_index() < request.steps {
         if interrupt.load(Ordering::Relaxed) {
-            stop_reason = "interrupted".to_string();
+            stop_reason = crate::io::rundir::INTERRUPTED.to_string();
             break;
         }
         if let Err(error) = engine.step() {

@@ -355,3 +355,19 @@ fn bench_at_4096_by_64() {
     println!("{}", gpu.csv_line());
     println!("{}", cpu.csv_line());
 }
+
+#[test]
+fn scratch_probe() {
+    for (n, dim) in [(487usize, 64usize), (488, 64), (488, 64), (2000, 16), (4000, 16), (3000, 8)] {
+        let points = sample_start(InitKind::Gaussian, n, dim, 3);
+        let params = Params::default();
+        let expected = cpu_force(&params, &points, None);
+        let actual = gpu_force(&params, &points, None).unwrap();
+        println!("n {n} d {dim} err {:e}", relative_error(&actual, &expected));
+        for i in [0, n/2, n-1] {
+            println!("  row {i}: gpu {:?}", &actual.as_slice()[i*dim..i*dim+3]);
+            println!("  row {i}: cpu {:?}", &expected.as_slice()[i*dim..i*dim+3]);
+            println!("  row {i}: pos {:?}", &points.as_slice()[i*dim..i*dim+3]);
+        }
+    }
+}

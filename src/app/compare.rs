@@ -47,8 +47,20 @@ impl Variation {
         let (name, value) = text.split_once('=').ok_or_else(invalid)?;
         let number = || value.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(invalid);
         match name {
-            "gamma" => Ok(Variation::Gamma(number()?)),
-            "lambda" => Ok(Variation::Lambda(number()?)),
+            "gamma" => {
+                let gamma = number()?;
+                if gamma < 0.0 {
+                    return Err(crate::Error::param("--compare gamma", gamma, "must be 0 or greater"));
+                }
+                Ok(Variation::Gamma(gamma))
+            }
+            "lambda" => {
+                let lambda = number()?;
+                if lambda <= 0.0 {
+                    return Err(crate::Error::param("--compare lambda", lambda, "must be greater than 0"));
+                }
+                Ok(Variation::Lambda(lambda))
+            }
             "s" => Ok(Variation::KernelS(number()?)),
             "optimizer" => {
                 let optimizer = <OptimizerKind as clap::ValueEnum>::from_str(value, true).map_err(|_| invalid())?;

@@ -204,7 +204,8 @@ pub fn draw_panels(
         state.errors.push(error);
     }
     if let Some(compared) = comparison.bridge.as_ref() {
-        for error in compared.take_errors() {
+        // The backend notice is the same for both simulations, so it is shown once.
+        for error in compared.take_errors().into_iter().filter(|e| !e.starts_with("note:")) {
             state.errors.push(format!("right-hand simulation: {error}"));
         }
     }
@@ -465,7 +466,7 @@ fn record_controls(ui: &mut egui::Ui, state: &mut UiState, bridge: &EngineBridge
 fn error_list(ui: &mut egui::Ui, state: &mut UiState) {
     if !state.errors.is_empty() {
         ui.separator();
-        ui.colored_label(egui::Color32::from_rgb(230, 80, 80), "Errors");
+        ui.colored_label(egui::Color32::from_rgb(230, 80, 80), "Messages");
         for error in &state.errors {
             ui.colored_label(egui::Color32::from_rgb(230, 120, 120), error);
         }
@@ -747,14 +748,13 @@ fn compared_readouts(ui: &mut egui::Ui, left: &Snapshot, right: &Snapshot, descr
         ui.label("left");
         ui.label("right");
         ui.end_row();
-        let rows: [(&str, f64, f64); 7] = [
+        let rows: [(&str, f64, f64); 6] = [
             ("energy E", left.readouts.energy_total, right.readouts.energy_total),
             ("radius std/mean", left.readouts.radius_rel_std, right.readouts.radius_rel_std),
             ("eccentricity", left.readouts.eccentricity, right.readouts.eccentricity),
             ("effective rank", left.readouts.effective_rank, right.readouts.effective_rank),
             ("hyperspherical E", left.readouts.hyperspherical_energy, right.readouts.hyperspherical_energy),
             ("uniformity", left.readouts.uniformity, right.readouts.uniformity),
-            ("step", left.step as f64, right.step as f64),
         ];
         for (name, a, b) in rows {
             ui.label(name);
@@ -762,6 +762,10 @@ fn compared_readouts(ui: &mut egui::Ui, left: &Snapshot, right: &Snapshot, descr
             ui.monospace(format!("{b:.5}"));
             ui.end_row();
         }
+        ui.label("step");
+        ui.monospace(left.step.to_string());
+        ui.monospace(right.step.to_string());
+        ui.end_row();
     });
 }
 

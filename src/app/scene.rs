@@ -254,11 +254,18 @@ fn rebuild_particle_mesh(
     particle_meshes: Res<ParticleMeshes>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut orbit: ResMut<OrbitCamera>,
+    layout: Res<PanelLayout>,
+    comparison: Res<Comparison>,
+    window: Single<&Window>,
 ) {
     if shown.is_changed()
         && let Some(snapshot) = shown.0.as_ref()
     {
-        fit_orbit(&mut orbit, snapshot);
+        // Width over height of one 3D view: half the free width in the comparison view.
+        let free_width = (window.width() - layout.left - layout.right).max(1.0);
+        let width = if comparison.is_on() { free_width / 2.0 } else { free_width };
+        let aspect = width / (window.height() - layout.bottom).max(1.0);
+        fit_orbit(&mut orbit, snapshot, aspect);
         if let Some(mut mesh) = meshes.get_mut(&particle_meshes.main) {
             fill_particle_mesh(&mut mesh, snapshot);
         }
@@ -278,18 +285,19 @@ fn display_rms(points: &[[f32; 3]]) -> f32 {
     (points.iter().map(|p| Vec3::from_array(*p).length_squared()).sum::<f32>() / count).sqrt().max(1e-6)
 }
 
-fn fit_orbit(orbit: &mut OrbitCamera, snapshot: &Snapshot) {
+fn fit_orbit(orbit: &mut OrbitCamera, snapshot: &Snapshot, aspect: f32) {
     orbit.flat = snapshot.dim <= 2;
     if !orbit.fit_requested && !orbit.follow {
         return;
     }
     // Frame the 95th percentile of the radii: Bevy's default vertical field of view is 45
-    // degrees, and 1/tan(22.5 degrees) is about 2.4, plus a margin.
+    // degrees, and 1/tan(22.5 degrees) is about 2.4, plus a margin. A view narrower than it is
+    // tall sees less horizontally, so the distance grows by the inverse aspect.
     let points = &snapshot.display;
     let mut radii: Vec<f32> = points.iter().map(|p| Vec3::from_array(*p).length()).collect();
     radii.sort_by(f32::total_cmp);
     let extent = radii.get(radii.len() * 95 / 100).copied().unwrap_or(display_rms(points)).max(1e-3);
-    let fitted = 2.9 * extent;
+    let fitted = 2.9 * extent / aspect.clamp(0.2, 1.0);
     if orbit.fit_requested {
         orbit.distance = fitted;
         orbit.target = Vec3::ZERO;

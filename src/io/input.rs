@@ -98,7 +98,13 @@ fn parse_npy_points(path: &Path, bytes: &[u8]) -> Result<Points> {
     if shape.len() != 2 {
         return Err(Error::input(
             path,
-            format!("array is {}-D with shape {shape:?}; expected a 2-D (n, d) array, one row per particle", shape.len()),
+            if shape.len() == 3 {
+                format!(
+                    "array is 3-D with shape {shape:?}; expected a 2-D (n, d) array, one row per particle (for a run's positions.npy, save one frame: numpy.save('frame.npy', numpy.load(path)[-1]))"
+                )
+            } else {
+                format!("array is {}-D with shape {shape:?}; expected a 2-D (n, d) array, one row per particle", shape.len())
+            },
         ));
     }
     let (n, dim) = (shape[0] as usize, shape[1] as usize);

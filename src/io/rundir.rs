@@ -22,6 +22,9 @@ pub const METRICS_FILE: &str = "metrics.csv";
 pub const INFO_FILE: &str = "run.json";
 pub const LABELS_FILE: &str = "labels.npy";
 
+/// Stop reason of a run ended early by the user (Ctrl-C); such a run is not complete.
+pub const INTERRUPTED: &str = "interrupted";
+
 /// The input file of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputInfo {
@@ -155,9 +158,10 @@ impl RunWriter {
         Ok(())
     }
 
-    /// Marks the run complete with `stop_reason` and writes the final `run.json`.
+    /// Closes the run with `stop_reason` and writes the final `run.json`; `complete` is true
+    /// unless the run was interrupted before its end.
     pub fn finish(mut self, stop_reason: &str) -> Result<PathBuf> {
-        self.info.complete = true;
+        self.info.complete = stop_reason != INTERRUPTED;
         self.info.stop_reason = Some(stop_reason.to_string());
         self.write_info()?;
         Ok(self.dir.clone())
@@ -177,7 +181,7 @@ impl Drop for RunWriter {
     /// Records the frames written so far when a run ends without `finish` (an error part way),
     /// leaving `complete: false`.
     fn drop(&mut self) {
-        if !self.info.complete {
+        if !self.info.complete && self.info.stop_reason.is_none() {
             self.info.stop_reason.get_or_insert_with(|| "stopped before completion".to_string());
             if let Err(error) = self.write_info() {
                 tracing::warn!(%error, "could not record the frames of an unfinished run");

@@ -104,7 +104,7 @@ pub fn train(request: &TrainRequest, interrupt: Arc<AtomicBool>) -> Result<Train
     let mut stop_reason = format!("finished {} epochs", request.params.epochs);
     while trainer.step < total_steps {
         if interrupt.load(Ordering::Relaxed) {
-            stop_reason = "interrupted".into();
+            stop_reason = crate::io::rundir::INTERRUPTED.to_string();
             break;
         }
         let loss = trainer.train_step();

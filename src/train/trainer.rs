@@ -25,11 +25,11 @@ pub struct TrainParams {
     pub hidden: usize,
 
     /// Scaling factor gamma of the eccentric term in the loss (>= 0).
-    #[arg(long = "scale", value_name = "GAMMA", default_value_t = TrainParams::default().gamma)]
+    #[arg(allow_negative_numbers = true, long = "scale", value_name = "GAMMA", default_value_t = TrainParams::default().gamma)]
     pub gamma: f64,
 
     /// Attraction strength lambda of the eccentric term (> 0).
-    #[arg(long = "lambda", value_name = "L", default_value_t = TrainParams::default().lambda)]
+    #[arg(allow_negative_numbers = true, long = "lambda", value_name = "L", default_value_t = TrainParams::default().lambda)]
     pub lambda: f64,
 
     /// Riesz exponent s of the eccentric term's kernel.
@@ -37,17 +37,17 @@ pub struct TrainParams {
     pub kernel_s: f64,
 
     /// Softening length eps of the kernel, in latent units (>= 0).
-    #[arg(long = "softening", value_name = "EPS", default_value_t = TrainParams::default().softening)]
+    #[arg(allow_negative_numbers = true, long = "softening", value_name = "EPS", default_value_t = TrainParams::default().softening)]
     pub softening: f64,
 
     /// L2 weight decay: adds `weight_decay / 2 * sum W^2` over every weight matrix (not the
     /// biases) to the loss (>= 0). It balances encoder and decoder scales, which a linear
     /// autoencoder otherwise leaves free.
-    #[arg(long = "weight-decay", value_name = "WD", default_value_t = TrainParams::default().weight_decay)]
+    #[arg(allow_negative_numbers = true, long = "weight-decay", value_name = "WD", default_value_t = TrainParams::default().weight_decay)]
     pub weight_decay: f64,
 
     /// Adam step size (> 0).
-    #[arg(long = "lr", value_name = "LR", default_value_t = TrainParams::default().lr)]
+    #[arg(allow_negative_numbers = true, long = "lr", value_name = "LR", default_value_t = TrainParams::default().lr)]
     pub lr: f64,
 
     /// Samples per mini-batch (at least 2).

@@ -61,7 +61,8 @@ struct Config {
     noise_scale: f32,
     // Workgroups along x of force_rows.wgsl's grid, which has one workgroup per 64 rows.
     block_grid_x: u32,
-    padding0: u32,
+    // Partners that one dispatch of a force shader covers (chunk.wgsl).
+    chunk_rows: u32,
     padding1: u32,
     padding2: u32,
 }

@@ -51,7 +51,8 @@ pub(super) struct ShaderConfig {
     pub correction2: f32,
     pub noise_scale: f32,
     pub block_grid_x: u32,
-    pub padding: [u32; 3],
+    pub chunk_rows: u32,
+    pub padding: [u32; 2],
 }
 
 /// Work that one configuration of the shaders runs.
@@ -110,6 +111,38 @@ pub(super) fn grids_for(n: usize, max_per_dimension: u32) -> Option<Grids> {
 /// below a few thousand it starts too few threads to fill the device, so force.wgsl may win there.
 pub(super) const ROWS_MAX_DIM: usize = 64;
 
+/// Floats of workgroup memory for one tile of force_rows.wgsl (`ROWS_TILE_FLOATS` there).
+const ROWS_TILE_FLOATS: u64 = 4096;
+
+/// Loop iterations one force shader invocation may run in one dispatch. lavapipe (llvmpipe)
+/// shares a budget of 65535 iterations between all loops of an invocation and leaves every loop
+/// once it is spent, which silently truncates the pair sums; half of it leaves room for the
+/// iterations the estimate below does not count.
+const LOOP_BUDGET: u64 = 32768;
+
+/// Partners that one dispatch of the force shader for dimension `dim` covers: whole tiles, as
+/// many as keep an invocation's loop iterations within `LOOP_BUDGET`, and at least one.
+pub(super) fn chunk_rows(dim: usize) -> u32 {
+    let d = dim.max(1) as u64;
+    let threads = u64::from(WORKGROUP_SIZE);
+    let (tile_rows, tile_cost) = if dim <= ROWS_MAX_DIM {
+        // Per tile: the tile loop, the load, clearing and adding the tile sums, then a distance
+        // loop and a force loop per partner.
+        let rows = ROWS_TILE_FLOATS / d;
+        (rows, 1 + (rows * d).div_ceil(threads) + 2 * d + rows * (1 + 2 * d))
+    } else {
+        // Per tile: the tile loop, the load, the distance and lane loops, then each owned
+        // coordinate's loop over the tile.
+        let (tile, lanes) = tile_shape(dim);
+        let (tile, lanes) = (u64::from(tile), u64::from(lanes));
+        (tile, 1 + (tile * d).div_ceil(threads) + d.div_ceil(lanes) + lanes + d.div_ceil(threads) * (1 + tile))
+    };
+    // Loading the row, writing the force and the energy reduction run once per dispatch.
+    let fixed = 2 * d + 2 * u64::from(WORKGROUP_SIZE.ilog2());
+    let tiles = (LOOP_BUDGET.saturating_sub(fixed) / tile_cost).max(1);
+    (tiles * tile_rows).min(u64::from(u32::MAX)) as u32
+}
+
 /// Closed form of the kernel for exponent `s` (`Config.shape` in common.wgsl).
 fn kernel_shape(s: f64) -> u32 {
     if s == -1.0 {
@@ -157,6 +190,7 @@ impl ShaderConfig {
             want_energy: matches!(pass, Pass::Energy) as u32,
             grid_x: grids.rows.0,
             block_grid_x: grids.blocks.0,
+            chunk_rows: chunk_rows(dim),
             s: model.kernel.s as f32,
             eps2: (model.kernel.softening * model.kernel.softening) as f32,
             pair_scale: (2.0 * model.gamma / (n as f64 - 1.0)) as f32,
@@ -212,6 +246,18 @@ mod tests {
         assert_eq!(tile_shape(3), (64, 1));
         assert_eq!(tile_shape(64), (32, 2));
         assert_eq!(tile_shape(512), (4, 16));
+    }
+
+    #[test]
+    fn chunks_are_whole_tiles_within_the_loop_budget() {
+        for dim in 1..=MAX_DIM {
+            let rows = chunk_rows(dim);
+            let tile_rows = if dim <= ROWS_MAX_DIM { (ROWS_TILE_FLOATS / dim as u64) as u32 } else { tile_shape(dim).0 };
+            assert!(rows >= tile_rows && rows % tile_rows == 0, "d = {dim}: {rows} rows, tiles of {tile_rows}");
+            // Each partner costs at least one iteration of a loop over the tile.
+            assert!(u64::from(rows) <= LOOP_BUDGET, "d = {dim}: {rows} rows");
+        }
+        assert_eq!(chunk_rows(64), 192);
     }
 
     #[test]

@@ -13,6 +13,10 @@
 //   4  storage, read_write  row_sums   array<vec4<f32>>, n entries, written only with want_energy:
 //                                      (|z_i|^2, sum_j K_s(rho_ij), sum_j w_ij |z_i - z_j|^2,
 //                                       |z_i - a_i|^2 or 0)
+//   5  storage, read        first_partner  u32: the partners of this dispatch (chunk.wgsl)
+//
+// One dispatch covers partners first_partner .. first_partner + config.chunk_rows - 1. The
+// dispatch with first_partner = 0 writes `force` and `row_sums`; later ones add their pair sums.
 //
 // The partners j pass through workgroup memory in tiles of `config.tile` rows, which are
 // contiguous in the row-major positions, so the loads coalesce. Each tile takes three phases.
@@ -31,6 +35,7 @@ const TILE_FLOATS: u32 = 2048u;
 @group(0) @binding(2) var<storage, read> anchors: array<f32>;
 @group(0) @binding(3) var<storage, read_write> force: array<f32>;
 @group(0) @binding(4) var<storage, read_write> row_sums: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> first_partner: u32;
 
 var<workgroup> z_i: array<f32, MAX_DIM>;
 var<workgroup> tile: array<f32, TILE_FLOATS>;
@@ -65,9 +70,11 @@ fn main(
     var kernel_sum = 0.0;
     var virial_sum = 0.0;
 
-    for (var j0 = 0u; j0 < n; j0 += tile_rows) {
+    let j_begin = first_partner;
+    let j_end = min(n, j_begin + config.chunk_rows);
+    for (var j0 = j_begin; j0 < j_end; j0 += tile_rows) {
         let tile_start = j0 * dim;
-        let tile_end = min(n * dim - tile_start, tile_len);
+        let tile_end = min(j_end * dim - tile_start, tile_len);
         for (var e = tid; e < tile_len; e += WORKGROUP_SIZE) {
             if e < tile_end {
                 tile[e] = positions[tile_start + e];
@@ -93,7 +100,7 @@ fn main(
             }
             let j = j0 + partner;
             var weight = 0.0;
-            if j < n && j != i {
+            if j < j_end && j != i {
                 let rho2 = dist2 + config.eps2;
                 weight = kernel_weight(rho2);
                 virial_sum += weight * dist2;
@@ -122,10 +129,17 @@ fn main(
         workgroupBarrier();
     }
 
+    // Uniform across the workgroup, so the barriers below stay in uniform control flow.
+    let first = j_begin == 0u;
     var norm2_part = 0.0;
     var task_part = 0.0;
     var m = 0u;
     for (var k = tid; k < dim; k += WORKGROUP_SIZE) {
+        if !first {
+            force[row_i + k] += config.pair_scale * sums[m];
+            m++;
+            continue;
+        }
         let z = z_i[k];
         var f = config.pair_scale * sums[m] - config.attraction * z;
         if config.has_anchors != 0u {
@@ -148,7 +162,11 @@ fn main(
             workgroupBarrier();
         }
         if tid == 0u {
-            row_sums[i] = energy_sums[0];
+            if first {
+                row_sums[i] = energy_sums[0];
+            } else {
+                row_sums[i] += energy_sums[0];
+            }
         }
     }
 }

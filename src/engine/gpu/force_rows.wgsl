@@ -12,6 +12,10 @@
 //   2  storage, read        anchors    array<f32>, n x d row-major (read only with has_anchors)
 //   3  storage, read_write  force      array<f32>, n x d row-major, written for every row
 //   4  storage, read_write  row_sums   array<vec4<f32>>, n entries, written only with want_energy
+//   5  storage, read        first_partner  u32: the partners of this dispatch (chunk.wgsl)
+//
+// One dispatch covers partners first_partner .. first_partner + config.chunk_rows - 1. The
+// dispatch with first_partner = 0 writes `force` and `row_sums`; later ones add their pair sums.
 //
 // The 64 threads load a tile of partner rows into workgroup memory together; each thread then
 // walks the whole tile, and all threads read the same partner at the same time, so the reads
@@ -32,6 +36,7 @@ const ROWS_TILE_FLOATS: u32 = 4096u;
 @group(0) @binding(2) var<storage, read> anchors: array<f32>;
 @group(0) @binding(3) var<storage, read_write> force: array<f32>;
 @group(0) @binding(4) var<storage, read_write> row_sums: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> first_partner: u32;
 
 var<workgroup> tile: array<f32, ROWS_TILE_FLOATS>;
 
@@ -61,8 +66,10 @@ fn main(
     var kernel_sum = 0.0;
     var virial_sum = 0.0;
 
-    for (var j0 = 0u; j0 < n; j0 += tile_rows) {
-        let count = min(tile_rows, n - j0);
+    let j_begin = first_partner;
+    let j_end = min(n, j_begin + config.chunk_rows);
+    for (var j0 = j_begin; j0 < j_end; j0 += tile_rows) {
+        let count = min(tile_rows, j_end - j0);
         let tile_start = j0 * DIM;
         for (var e = tid; e < count * DIM; e += WORKGROUP_SIZE) {
             tile[e] = positions[tile_start + e];
@@ -104,9 +111,18 @@ fn main(
     if !in_range {
         return;
     }
+    let row_i = i * DIM;
+    if j_begin != 0u {
+        for (var k = 0u; k < DIM; k++) {
+            force[row_i + k] += config.pair_scale * sums[k];
+        }
+        if config.want_energy != 0u {
+            row_sums[i] += vec4<f32>(0.0, kernel_sum, virial_sum, 0.0);
+        }
+        return;
+    }
     var norm2_sum = 0.0;
     var task_sum = 0.0;
-    let row_i = i * DIM;
     for (var k = 0u; k < DIM; k++) {
         let z = z_i[k];
         var f = config.pair_scale * sums[k] - config.attraction * z;
