@@ -114,14 +114,18 @@ pub(super) const ROWS_MAX_DIM: usize = 64;
 /// Floats of workgroup memory for one tile of force_rows.wgsl (`ROWS_TILE_FLOATS` there).
 const ROWS_TILE_FLOATS: u64 = 4096;
 
-/// Loop iterations one force shader invocation may run in one dispatch. lavapipe (llvmpipe)
-/// shares a budget of 65535 iterations between all loops of an invocation and leaves every loop
-/// once it is spent, which silently truncates the pair sums; half of it leaves room for the
-/// iterations the estimate below does not count.
+/// Loop iterations one force shader invocation may run in one dispatch. llvmpipe, which lavapipe
+/// uses, gives all loops of an invocation one budget of 65535 iterations
+/// (`LP_MAX_TGSI_LOOP_ITERATIONS` in Mesa's gallivm) and then leaves every loop, so the pair sums
+/// come out truncated without an error. Half of it leaves room for iterations `chunk_rows` does
+/// not count.
+///
+/// NOTE: other GPUs have no such budget, so there the extra dispatches only cost time.
 const LOOP_BUDGET: u64 = 32768;
 
-/// Partners that one dispatch of the force shader for dimension `dim` covers: whole tiles, as
-/// many as keep an invocation's loop iterations within `LOOP_BUDGET`, and at least one.
+/// Returns the partners that one dispatch of the force shader for dimension `dim` covers: whole
+/// tiles, as many as keep an invocation's loop iterations within `LOOP_BUDGET`, and at least one.
+/// The iteration count is an estimate that assumes the compiler unrolls no loop.
 pub(super) fn chunk_rows(dim: usize) -> u32 {
     let d = dim.max(1) as u64;
     let threads = u64::from(WORKGROUP_SIZE);
@@ -253,7 +257,8 @@ mod tests {
         for dim in 1..=MAX_DIM {
             let rows = chunk_rows(dim);
             let tile_rows = if dim <= ROWS_MAX_DIM { (ROWS_TILE_FLOATS / dim as u64) as u32 } else { tile_shape(dim).0 };
-            assert!(rows >= tile_rows && rows % tile_rows == 0, "d = {dim}: {rows} rows, tiles of {tile_rows}");
+            assert!(rows >= tile_rows, "d = {dim}: {rows} rows, tiles of {tile_rows}");
+            assert_eq!(rows % tile_rows, 0, "d = {dim}: {rows} rows, tiles of {tile_rows}");
             // Each partner costs at least one iteration of a loop over the tile.
             assert!(u64::from(rows) <= LOOP_BUDGET, "d = {dim}: {rows} rows");
         }

@@ -4,9 +4,11 @@
 //! Positions, force and optimizer state stay on the GPU. A step is one compute pass that reads
 //! nothing back. It runs the `latch` entry point of update.wgsl, then the force kernel, then the
 //! optimizer update of update.wgsl. The force kernel is force_rows.wgsl (one thread per particle)
-//! for d up to 64 and force.wgsl (one workgroup per particle) above. [`GpuEngine::positions`], [`GpuEngine::current_force`] and
-//! [`GpuEngine::evaluate`] are the only readbacks. The energy is reduced on the GPU (reduce.wgsl),
-//! so an evaluation reads back 24 bytes.
+//! for d up to 64 and force.wgsl (one workgroup per particle) above. The force kernel runs once
+//! per chunk of partners (chunk.wgsl), so that lavapipe's loop limit does not cut its sums short.
+//! [`GpuEngine::positions`], [`GpuEngine::current_force`] and [`GpuEngine::evaluate`] are the
+//! only readbacks. The energy is reduced on the GPU (reduce.wgsl), so an evaluation reads back
+//! 24 bytes.
 //!
 //! Supported: d from 1 to [`MAX_DIM`], the full batch only, every optimizer. Langevin noise comes
 //! from a counter-based generator on the GPU, so it has the right distribution but is not the CPU
@@ -27,7 +29,7 @@ use crate::model::{EnergyParts, Evaluation, Points};
 use crate::params::{InitKind, OptimizerKind, Params, TaskKind};
 
 pub use config::MAX_DIM;
-use config::{Grids, NO_DIVERGENCE, Pass, ROWS_MAX_DIM, ShaderConfig, grids_for};
+use config::{Grids, NO_DIVERGENCE, Pass, ROWS_MAX_DIM, ShaderConfig, chunk_rows, grids_for};
 use device::{GpuDevice, describe_adapter, max_binding_bytes, mebibytes, request_adapter};
 
 const COMMON_WGSL: &str = include_str!("common.wgsl");
@@ -36,6 +38,7 @@ const FORCE_WGSL: &str = include_str!("force.wgsl");
 const FORCE_ROWS_WGSL: &str = include_str!("force_rows.wgsl");
 const UPDATE_WGSL: &str = include_str!("update.wgsl");
 const REDUCE_WGSL: &str = include_str!("reduce.wgsl");
+const CHUNK_WGSL: &str = include_str!("chunk.wgsl");
 
 /// Bytes of one f32 coordinate.
 const F32_BYTES: u64 = 4;
@@ -59,6 +62,8 @@ struct Buffers {
     row_sums: wgpu::Buffer,
     totals: wgpu::Buffer,
     status: wgpu::Buffer,
+    /// First partner of the current force dispatch, set by chunk.wgsl.
+    first_partner: wgpu::Buffer,
 }
 
 struct Pipelines {
@@ -66,6 +71,12 @@ struct Pipelines {
     force: wgpu::ComputePipeline,
     force_group: wgpu::BindGroup,
     force_grid: (u32, u32),
+    /// Force dispatches per evaluation, one per chunk of partners.
+    force_chunks: u32,
+    first_chunk: wgpu::ComputePipeline,
+    first_chunk_group: wgpu::BindGroup,
+    next_chunk: wgpu::ComputePipeline,
+    next_chunk_group: wgpu::BindGroup,
     update: wgpu::ComputePipeline,
     update_group: wgpu::BindGroup,
     latch: wgpu::ComputePipeline,
@@ -196,7 +207,7 @@ impl GpuEngine {
         let gpu = GpuDevice::new()?;
         let grids = check_size(n, dim, &gpu.limits())?;
         let buffers = create_buffers(&gpu, &start, &anchors)?;
-        let pipelines = create_pipelines(&gpu, &buffers, dim, grids)?;
+        let pipelines = create_pipelines(&gpu, &buffers, n, dim, grids)?;
 
         Ok(Self {
             gpu,
@@ -379,10 +390,17 @@ impl GpuEngine {
     }
 
     fn record_force(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.pipelines.force);
-        pass.set_bind_group(0, &self.pipelines.force_group, &[]);
-        let (x, y) = self.pipelines.force_grid;
-        pass.dispatch_workgroups(x, y, 1);
+        let p = &self.pipelines;
+        let (x, y) = p.force_grid;
+        for chunk in 0..p.force_chunks {
+            let (pipeline, group) = if chunk == 0 { (&p.first_chunk, &p.first_chunk_group) } else { (&p.next_chunk, &p.next_chunk_group) };
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, group, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+            pass.set_pipeline(&p.force);
+            pass.set_bind_group(0, &p.force_group, &[]);
+            pass.dispatch_workgroups(x, y, 1);
+        }
     }
 
     fn record_update(&self, pass: &mut wgpu::ComputePass<'_>) {
@@ -428,6 +446,7 @@ fn create_buffers(gpu: &GpuDevice, start: &Points, anchors: &Points) -> Result<B
         row_sums: gpu.create_buffer("row sums", n * ROW_SUMS_BYTES, storage)?,
         totals: gpu.create_buffer("energy totals", ROW_SUMS_BYTES, storage)?,
         status: gpu.create_buffer("status", STATUS_BYTES, storage)?,
+        first_partner: gpu.create_buffer("first partner", F32_BYTES, storage)?,
     };
     let positions = to_f32_bytes(start);
     gpu.queue.write_buffer(&buffers.positions, 0, &positions);
@@ -439,7 +458,7 @@ fn create_buffers(gpu: &GpuDevice, start: &Points, anchors: &Points) -> Result<B
     Ok(buffers)
 }
 
-fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, dim: usize, grids: Grids) -> Result<Pipelines> {
+fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, n: usize, dim: usize, grids: Grids) -> Result<Pipelines> {
     let (force, force_grid) = if dim <= ROWS_MAX_DIM {
         let source = format!("{COMMON_WGSL}\n{KERNEL_WGSL}\n{FORCE_ROWS_WGSL}");
         (gpu.create_pipeline("force (one thread per row)", &source, "main", &[("DIM", dim as f64)])?, grids.blocks)
@@ -451,9 +470,14 @@ fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, dim: usize, grids: Grids
     let update = gpu.create_pipeline("update", &update_source, "main", &[])?;
     let latch = gpu.create_pipeline("update (latch)", &update_source, "latch", &[])?;
     let reduce = gpu.create_pipeline("reduce", &format!("{COMMON_WGSL}\n{REDUCE_WGSL}"), "main", &[])?;
+    let chunk_source = format!("{COMMON_WGSL}\n{CHUNK_WGSL}");
+    let first_chunk = gpu.create_pipeline("first chunk", &chunk_source, "first_chunk", &[])?;
+    let next_chunk = gpu.create_pipeline("next chunk", &chunk_source, "next_chunk", &[])?;
+    let force_chunks = n.div_ceil(chunk_rows(dim) as usize).max(1) as u32;
 
     let b = buffers;
-    let force_group = gpu.create_bind_group("force", &force, &[], &[&b.config, &b.positions, &b.anchors, &b.force, &b.row_sums])?;
+    let force_group =
+        gpu.create_bind_group("force", &force, &[], &[&b.config, &b.positions, &b.anchors, &b.force, &b.row_sums, &b.first_partner])?;
     let update_group = gpu.create_bind_group(
         "update",
         &update,
@@ -462,8 +486,25 @@ fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, dim: usize, grids: Grids
     )?;
     let latch_group = gpu.create_bind_group("update (latch)", &latch, &[6], &[&b.status])?;
     let reduce_group = gpu.create_bind_group("reduce", &reduce, &[], &[&b.config, &b.row_sums, &b.totals])?;
+    let first_chunk_group = gpu.create_bind_group("first chunk", &first_chunk, &[1], &[&b.first_partner])?;
+    let next_chunk_group = gpu.create_bind_group("next chunk", &next_chunk, &[], &[&b.config, &b.first_partner])?;
 
-    Ok(Pipelines { force, force_group, force_grid, update, update_group, latch, latch_group, reduce, reduce_group })
+    Ok(Pipelines {
+        force,
+        force_group,
+        force_grid,
+        force_chunks,
+        first_chunk,
+        first_chunk_group,
+        next_chunk,
+        next_chunk_group,
+        update,
+        update_group,
+        latch,
+        latch_group,
+        reduce,
+        reduce_group,
+    })
 }
 
 /// Computes the force `F_i = -n dE/dz_i` once on the GPU, for comparison with
