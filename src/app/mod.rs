@@ -71,6 +71,12 @@ const DEFAULT_STEPS_PER_FRAME: u32 = 5;
 
 /// Opens the window and runs until it is closed.
 pub fn run(options: AppOptions) {
+    // The engine thread logs from its first moment, before Bevy's own log plugin would be set
+    // up, so the app installs its subscriber here and leaves that plugin out.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,wgpu=error,wgpu_core=warn,wgpu_hal=warn,naga=warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+
     let (mut params, source) = options.scene.setup();
     if let Some(gamma) = options.gamma {
         params.gamma = gamma;
@@ -93,7 +99,7 @@ pub fn run(options: AppOptions) {
     }
 
     let mut app = App::new();
-    app.add_plugins(DefaultPlugins.set(WindowPlugin {
+    app.add_plugins(DefaultPlugins.build().disable::<bevy::log::LogPlugin>().set(WindowPlugin {
         primary_window: Some(Window {
             title: "eccentric: latent dynamics under eccentric regularization".into(),
             resolution: WindowResolution::new(1500, 900),
