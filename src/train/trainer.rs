@@ -365,7 +365,7 @@ mod tests {
                             if part == 0 { layer.weight.len() } else { layer.bias.len() }
                         };
                         for k in 0..len {
-                            let mut shift = |delta: f64, net: &mut Autoencoder| {
+                            let shift = |delta: f64, net: &mut Autoencoder| {
                                 let layer = net.layers_mut().nth(layer_index).unwrap();
                                 if part == 0 { layer.weight.as_mut_slice()[k] += delta } else { layer.bias.as_mut_slice()[k] += delta }
                             };
