@@ -256,6 +256,16 @@ fn open_app(_args: AppArgs) -> Result<(), eccentric::Error> {
     Err(eccentric::Error::param("subcommand", "none", "this build has no desktop app (built without the `app` feature); use `eccentric run`"))
 }
 
+/// Returns a flag that Ctrl-C sets, so a run can end cleanly with every frame so far.
+fn interrupt_on_ctrl_c() -> Arc<AtomicBool> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    if let Err(error) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+        tracing::warn!(%error, "Ctrl-C will kill the run instead of ending it cleanly");
+    }
+    interrupt
+}
+
 fn run_command(args: RunArgs) -> Result<(), eccentric::Error> {
     let request = RunRequest {
         params: args.params,
@@ -271,11 +281,7 @@ fn run_command(args: RunArgs) -> Result<(), eccentric::Error> {
         overwrite: args.overwrite,
         backend: args.backend,
     };
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    if let Err(error) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
-        tracing::warn!(%error, "Ctrl-C will kill the run instead of ending it cleanly");
-    }
+    let interrupt = interrupt_on_ctrl_c();
     let summary = run(&request, interrupt)?;
     let readouts = summary.final_readouts;
     println!(
@@ -431,11 +437,7 @@ fn train_command(args: TrainArgs) -> Result<(), eccentric::Error> {
         record_every: args.record_every,
         overwrite: args.overwrite,
     };
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    if let Err(error) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
-        tracing::warn!(%error, "Ctrl-C will kill the run instead of ending it cleanly");
-    }
+    let interrupt = interrupt_on_ctrl_c();
     let summary = train(&request, interrupt)?;
     let r = summary.final_readouts;
     println!(
