@@ -346,6 +346,27 @@ fn metrics_command(args: MetricsArgs) -> Result<(), eccentric::Error> {
     Ok(())
 }
 
+/// Prints one benchmark row and rewrites the CSV with every row so far, so an interrupted
+/// benchmark keeps what it measured.
+fn report_row(row: &eccentric::bench::BenchRow, gemm: f64, lines: &mut Vec<String>, out: Option<&std::path::Path>) -> Result<(), eccentric::Error> {
+    println!(
+        "{:<14} {:>6} {:>5} {:>12.2} {:>14.3e} {:>9.2} {:>7.0}%",
+        row.implementation,
+        row.n,
+        row.d,
+        row.steps_per_second,
+        row.pair_interactions_per_second,
+        row.gflops,
+        100.0 * row.gflops / gemm
+    );
+    lines.push(row.csv_line());
+    if let Some(out) = out {
+        let text = format!("{}\n{}\n", eccentric::bench::CSV_HEADER, lines.join("\n"));
+        std::fs::write(out, text).map_err(|e| eccentric::Error::Output { path: out.to_path_buf(), problem: e.to_string() })?;
+    }
+    Ok(())
+}
+
 fn bench_command(args: BenchArgs) -> Result<(), eccentric::Error> {
     use eccentric::bench::{CSV_HEADER, bench_engine, gemm_rate};
     use eccentric::engine::{ForcePath, PAIRWISE_MAX_DIM};
@@ -387,15 +408,7 @@ fn bench_command(args: BenchArgs) -> Result<(), eccentric::Error> {
         for &d in &args.dim {
             if gpu {
                 let row = eccentric::engine::gpu::bench_gpu(n, d, args.kernel_s, budget)?;
-                println!(
-                    "{:<14} {:>6} {:>5} {:>12.2} {:>14.3e} {:>9.2} {:>7.0}%",
-                    row.implementation, n, d, row.steps_per_second, row.pair_interactions_per_second, row.gflops, 100.0 * row.gflops / gemm
-                );
-                lines.push(row.csv_line());
-                if let Some(out) = &args.out {
-                    let text = format!("{CSV_HEADER}\n{}\n", lines.join("\n"));
-                    std::fs::write(out, text).map_err(|e| eccentric::Error::Output { path: out.clone(), problem: e.to_string() })?;
-                }
+                report_row(&row, gemm, &mut lines, args.out.as_deref())?;
                 continue;
             }
             for &path in &paths {
@@ -404,21 +417,7 @@ fn bench_command(args: BenchArgs) -> Result<(), eccentric::Error> {
                     continue;
                 }
                 let row = bench_engine(path, n, d, args.kernel_s, budget);
-                println!(
-                    "{:<14} {:>6} {:>5} {:>12.2} {:>14.3e} {:>9.2} {:>7.0}%",
-                    row.implementation,
-                    n,
-                    d,
-                    row.steps_per_second,
-                    row.pair_interactions_per_second,
-                    row.gflops,
-                    100.0 * row.gflops / gemm
-                );
-                lines.push(row.csv_line());
-                if let Some(out) = &args.out {
-                    let text = format!("{CSV_HEADER}\n{}\n", lines.join("\n"));
-                    std::fs::write(out, text).map_err(|e| eccentric::Error::Output { path: out.clone(), problem: e.to_string() })?;
-                }
+                report_row(&row, gemm, &mut lines, args.out.as_deref())?;
             }
         }
     }

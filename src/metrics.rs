@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::model::points::{dist2, norm2};
-use crate::model::{Kernel, Points, Task, evaluate};
+use crate::model::{Kernel, Points, evaluate};
 use crate::params::Params;
 
 /// Temperature `t` of the uniformity readout `log mean exp(-t |u_i - u_j|^2)`.
@@ -82,10 +82,7 @@ impl Readouts {
     /// displayed frame) rather than running it every step.
     pub fn compute(params: &Params, points: &Points, anchors: Option<&Points>, step: u64) -> Self {
         let model = params.model();
-        let task = match (params.task, anchors) {
-            (crate::params::TaskKind::Anchors, Some(anchors)) if !params.project_sphere => Task::Anchors(anchors),
-            _ => Task::None,
-        };
+        let task = params.task_term(anchors);
         let mut force = Points::zeros(points.n(), points.dim());
         let evaluation = evaluate(&model, task, points, &mut force);
         let gradient_norm = norm2(force.as_slice()).sqrt() / points.n() as f64;

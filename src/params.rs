@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{Kernel, Model};
+use crate::model::{Kernel, Model, Points, Task};
 
 /// Task term `T` beside the eccentric term.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -158,6 +158,15 @@ impl Params {
             Model { gamma: 1.0, lambda: 0.0, kernel }
         } else {
             Model { gamma: self.gamma, lambda: self.lambda, kernel }
+        }
+    }
+
+    /// Returns the task term with `anchors` as its targets: none unless the task is `anchors`, and
+    /// none for the explicit-projection baseline, which minimises the Riesz term alone.
+    pub fn task_term<'a>(&self, anchors: Option<&'a Points>) -> Task<'a> {
+        match (self.task, anchors) {
+            (TaskKind::Anchors, Some(anchors)) if !self.project_sphere => Task::Anchors(anchors),
+            _ => Task::None,
         }
     }
 

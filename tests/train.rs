@@ -111,7 +111,8 @@ fn train_command_writes_run_directory() {
     assert_eq!(npyz::NpyFile::new(&weight[..]).unwrap().shape(), &[64, 32]);
 
     let (width, height) = image::image_dimensions(out.join("principal_axes.png")).unwrap();
-    assert!(width > 100 && height > 60, "grid image is {width}x{height}");
+    assert!(width > 100, "grid image is {width}x{height}");
+    assert!(height > 60, "grid image is {width}x{height}");
 
     let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(info["scenario"], "train");

@@ -27,7 +27,7 @@ use crate::train::TrainParams;
 
 use super::training::{TrainingSession, TrainingView};
 
-/// Where the starting points come from.
+/// Source of the starting points.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
     /// Drawn from `params.init` with `params.seed`.

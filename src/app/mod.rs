@@ -52,7 +52,7 @@ impl Scene {
     }
 }
 
-/// How the app starts.
+/// Options the app starts with.
 #[derive(Clone, Debug)]
 pub struct AppOptions {
     pub scene: Scene,

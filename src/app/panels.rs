@@ -19,7 +19,7 @@ use crate::train::images::{AXIS_OFFSETS, sample_pixels};
 use super::scene::HoveredParticle;
 use super::training::TrainingView;
 
-/// What the engine thread runs.
+/// Scenario the engine thread runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
     /// Particles under the eccentric energy and a task term.

@@ -76,7 +76,7 @@ pub struct HoveredParticle(pub Option<usize>);
 /// Largest distance, in logical pixels, between the cursor and a particle it points at.
 const PICK_RADIUS: f32 = 12.0;
 
-/// Which simulation a camera or a particle mesh belongs to.
+/// Simulation that a camera or a particle mesh belongs to.
 #[derive(Component, Clone, Copy, PartialEq, Eq, Debug)]
 enum Side {
     Main,

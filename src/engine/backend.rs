@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::model::{Evaluation, Points};
 use crate::params::Params;
 
-/// Which engine steps the simulation.
+/// Engine that steps the simulation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {

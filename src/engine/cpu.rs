@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::points::norm2;
 use crate::model::{Evaluation, Points, Task, evaluate};
 
-use crate::params::{Params, TaskKind};
+use crate::params::Params;
 
 /// A simulation state on the CPU with everything needed to step it.
 pub struct CpuEngine {
@@ -107,7 +107,7 @@ impl CpuEngine {
 
     /// Task term at the current state.
     fn task(&self) -> Task<'_> {
-        task_term(&self.params, &self.anchors)
+        self.params.task_term(Some(&self.anchors))
     }
 
     /// Evaluates energy and virial sums over the whole state, without stepping.
@@ -127,7 +127,7 @@ impl CpuEngine {
         let model = self.params.model();
 
         let active = if batch == n {
-            let task = task_term(&self.params, &self.anchors);
+            let task = self.params.task_term(Some(&self.anchors));
             compute_force(self.force_path, &model, task, &self.positions, &mut self.force);
             (0..n).collect::<Vec<_>>()
         } else {
@@ -174,13 +174,6 @@ impl CpuEngine {
     /// Last force computed, `F_i = -n dE/dz_i` (rows outside the last mini-batch are stale).
     pub fn force(&self) -> &Points {
         &self.force
-    }
-}
-
-fn task_term<'a>(params: &Params, anchors: &'a Points) -> Task<'a> {
-    match params.task {
-        TaskKind::Anchors if !params.project_sphere => Task::Anchors(anchors),
-        _ => Task::None,
     }
 }
 

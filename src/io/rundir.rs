@@ -52,7 +52,7 @@ pub struct RunInfo {
     pub frame_steps: Vec<u64>,
     /// False until the run has ended and every file is closed.
     pub complete: bool,
-    /// Why the run ended, once it has.
+    /// Reason the run ended, once it has.
     pub stop_reason: Option<String>,
 }
 
