@@ -131,8 +131,7 @@ impl CpuEngine {
             compute_force(self.force_path, &model, task, &self.positions, &mut self.force);
             (0..n).collect::<Vec<_>>()
         } else {
-            let mut indices = rand::seq::index::sample(&mut self.rng, n, batch).into_vec();
-            indices.sort_unstable();
+            let indices = sample_batch(&mut self.rng, n, batch);
             let batch_points = self.positions.select_rows(&indices);
             let batch_anchors;
             let task = match self.task() {
@@ -177,7 +176,16 @@ impl CpuEngine {
     }
 }
 
-fn noise_rng(seed: u64) -> ChaCha8Rng {
+/// Draws a mini-batch of `batch` distinct rows out of `n`, in increasing order. The GPU engine
+/// draws from the same stream, so both engines pick the same batches for a seed.
+pub(super) fn sample_batch(rng: &mut ChaCha8Rng, n: usize, batch: usize) -> Vec<usize> {
+    let mut rows = rand::seq::index::sample(rng, n, batch).into_vec();
+    rows.sort_unstable();
+    rows
+}
+
+/// The generator of mini-batches and Langevin noise for `seed`.
+pub(super) fn noise_rng(seed: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // A stream apart from the one that draws the starting points.
     rng.set_stream(1);

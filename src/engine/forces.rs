@@ -135,10 +135,6 @@ mod tests {
     /// the Gram form of the matrix path losing a little more to cancellation.
     const F32_TOLERANCE: f64 = 1e-4;
 
-    fn relative_error(a: &Points, b: &Points) -> f64 {
-        let diff: f64 = a.as_slice().iter().zip(b.as_slice()).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();
-        diff / b.as_slice().iter().map(|y| y * y).sum::<f64>().sqrt()
-    }
 
     #[test]
     fn fast_paths_match_reference() {
@@ -163,7 +159,7 @@ mod tests {
                         }
                         let mut fast = Points::zeros(n, dim);
                         compute_force(path, &model, task, &points, &mut fast);
-                        let error = relative_error(&fast, &reference);
+                        let error = fast.relative_error(&reference);
                         assert!(error < F32_TOLERANCE, "{path:?} s={s} d={dim} n={n}: relative error {error:e}");
                     }
                 }

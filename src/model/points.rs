@@ -58,6 +58,13 @@ impl Points {
         self.coords.iter().all(|x| x.is_finite())
     }
 
+    /// Returns |self - reference| / |reference| over all coordinates (Frobenius norms), the
+    /// measure the tests use to compare engines.
+    pub fn relative_error(&self, reference: &Points) -> f64 {
+        let diff: f64 = self.coords.iter().zip(&reference.coords).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();
+        diff / norm2(&reference.coords).sqrt()
+    }
+
     /// Copies the rows listed in `indices` into a new point set, in that order.
     pub fn select_rows(&self, indices: &[usize]) -> Points {
         let mut coords = Vec::with_capacity(indices.len() * self.dim);

@@ -18,7 +18,8 @@ const COORDS_PER_THREAD: u32 = 8u;
 const NO_DIVERGENCE: u32 = 0xffffffffu;
 
 struct Config {
-    // Particle count and dimension.
+    // Rows the force and update shaders work on (all particles, or the mini-batch), and the
+    // dimension.
     n: u32,
     dim: u32,
     // Partners per tile in the force shader (a power of two), and threads per partner when
@@ -54,17 +55,20 @@ struct Config {
     beta1: f32,
     beta2: f32,
     adam_eps: f32,
-    // Adam's bias corrections 1 - beta1^t and 1 - beta2^t for this step.
-    correction1: f32,
-    correction2: f32,
+    // All rows of the state and the grid width over them. They differ from `n` and `grid_x` only
+    // in a mini-batch step, where `n` counts the batch.
+    total_n: u32,
+    total_grid_x: u32,
     // Standard deviation of the Langevin noise per coordinate, sqrt(2 lr T).
     noise_scale: f32,
     // Workgroups along x of force_rows.wgsl's grid, which has one workgroup per 64 rows.
     block_grid_x: u32,
     // Partners that one dispatch of a force shader covers (chunk.wgsl).
     chunk_rows: u32,
-    padding1: u32,
-    padding2: u32,
+    // 1 in a mini-batch step: the force shaders then work on the gathered batch (gather.wgsl),
+    // and update.wgsl moves row rows[k] of the state by row k of the force.
+    batched: u32,
+    padding: u32,
 }
 
 @group(0) @binding(0) var<uniform> config: Config;

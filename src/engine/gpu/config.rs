@@ -47,12 +47,13 @@ pub(super) struct ShaderConfig {
     pub beta1: f32,
     pub beta2: f32,
     pub adam_eps: f32,
-    pub correction1: f32,
-    pub correction2: f32,
+    pub total_n: u32,
+    pub total_grid_x: u32,
     pub noise_scale: f32,
     pub block_grid_x: u32,
     pub chunk_rows: u32,
-    pub padding: [u32; 2],
+    pub batched: u32,
+    pub padding: u32,
 }
 
 /// Work that one configuration of the shaders runs.
@@ -62,10 +63,19 @@ pub(super) enum Pass {
     Force,
     /// The force and the per-row energy sums.
     Energy,
-    /// One optimizer step with 0-based index `step`; `adam_steps` is Adam's t for this step.
-    Step { step: u64, adam_steps: u32 },
+    /// One optimizer step with 0-based index `step`, over the mini-batch `batch` or, when it is
+    /// `None`, over every row.
+    Step { step: u64, batch: Option<Batch> },
     /// The sphere projection alone, with no step; `step` is recorded if a row is not finite.
     Project { step: u64 },
+}
+
+/// A mini-batch: its size and the dispatch grids that cover it. The rows themselves are in the
+/// engine's `rows` buffer.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Batch {
+    pub size: usize,
+    pub grids: Grids,
 }
 
 /// Layout of the force shader's tiles for dimension `dim`: partners per tile (a power of two up
@@ -123,6 +133,13 @@ const ROWS_TILE_FLOATS: u64 = 4096;
 /// NOTE: other GPUs have no such budget, so there the extra dispatches only cost time.
 const LOOP_BUDGET: u64 = 32768;
 
+/// Threads of the single workgroup of reduce.wgsl (`REDUCE_WORKGROUP_SIZE` there).
+const REDUCE_WORKGROUP_SIZE: u64 = 256;
+
+/// Most particles the engine takes: each thread of reduce.wgsl loops over n / 256 rows, which
+/// must stay within `LOOP_BUDGET` on lavapipe.
+pub(super) const MAX_ROWS: usize = (REDUCE_WORKGROUP_SIZE * LOOP_BUDGET) as usize;
+
 /// Returns the partners that one dispatch of the force shader for dimension `dim` covers: whole
 /// tiles, as many as keep an invocation's loop iterations within `LOOP_BUDGET`, and at least one.
 /// The iteration count is an estimate that assumes the compiler unrolls no loop.
@@ -179,8 +196,9 @@ fn optimizer_code(kind: OptimizerKind) -> u32 {
 
 impl ShaderConfig {
     /// Builds the uniform for `pass` over `n` rows of dimension `dim`. `grids` holds the widths
-    /// of the per-row grid and of force_rows.wgsl's per-block grid. Factors are computed in f64
-    /// and rounded to f32 once.
+    /// of the per-row grid and of force_rows.wgsl's per-block grid over all n rows; a mini-batch
+    /// step narrows `n` and the grids to the batch and keeps the whole in `total_n`. Factors are
+    /// computed in f64 and rounded to f32 once.
     pub fn new(params: &Params, n: usize, dim: usize, grids: Grids, has_anchors: bool, pass: Pass) -> Self {
         let model = params.model();
         let (tile, lanes) = tile_shape(dim);
@@ -194,6 +212,8 @@ impl ShaderConfig {
             want_energy: matches!(pass, Pass::Energy) as u32,
             grid_x: grids.rows.0,
             block_grid_x: grids.blocks.0,
+            total_n: n as u32,
+            total_grid_x: grids.rows.0,
             chunk_rows: chunk_rows(dim),
             s: model.kernel.s as f32,
             eps2: (model.kernel.softening * model.kernel.softening) as f32,
@@ -207,17 +227,19 @@ impl ShaderConfig {
             beta1: params.beta1 as f32,
             beta2: params.beta2 as f32,
             adam_eps: params.adam_eps as f32,
-            correction1: 1.0,
-            correction2: 1.0,
             noise_scale: (2.0 * params.lr * params.temperature).sqrt() as f32,
             ..Default::default()
         };
         match pass {
-            Pass::Step { step, adam_steps } => {
+            Pass::Step { step, batch } => {
                 config.step = recorded_step(step);
-                let t = adam_steps.max(1) as i32;
-                config.correction1 = (1.0 - params.beta1.powi(t)) as f32;
-                config.correction2 = (1.0 - params.beta2.powi(t)) as f32;
+                if let Some(batch) = batch {
+                    config.n = batch.size as u32;
+                    config.pair_scale = (2.0 * model.gamma / (batch.size as f64 - 1.0)) as f32;
+                    config.grid_x = batch.grids.rows.0;
+                    config.block_grid_x = batch.grids.blocks.0;
+                    config.batched = 1;
+                }
             }
             Pass::Project { step } => {
                 config.step = recorded_step(step);

@@ -265,7 +265,6 @@ impl GpuDevice {
 
     /// Destroys the device, as a driver reset would, so tests can check how a lost device is
     /// reported.
-    #[cfg(test)]
     pub fn destroy(&self) {
         self.device.destroy();
     }

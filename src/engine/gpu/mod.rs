@@ -3,14 +3,17 @@
 //!
 //! Positions, force and optimizer state stay on the GPU. A step is one compute pass that reads
 //! nothing back. It runs the `latch` entry point of update.wgsl, then the force kernel, then the
-//! optimizer update of update.wgsl. The force kernel is force_rows.wgsl (one thread per particle)
+//! optimizer update of update.wgsl. A mini-batch step first saves the state (`save` in
+//! update.wgsl) and copies the batch's rows out (gather.wgsl); the force kernel then runs on the
+//! batch alone, and the update moves only the batch's rows. The host draws the batches from the
+//! same random stream as the CPU engine, so both engines pick the same rows for a seed. The force kernel is force_rows.wgsl (one thread per particle)
 //! for d up to 64 and force.wgsl (one workgroup per particle) above. The force kernel runs once
 //! per chunk of partners (chunk.wgsl), so that lavapipe's loop limit does not cut its sums short.
 //! [`GpuEngine::positions`], [`GpuEngine::current_force`] and [`GpuEngine::evaluate`] are the
 //! only readbacks. The energy is reduced on the GPU (reduce.wgsl), so an evaluation reads back
 //! 24 bytes.
 //!
-//! Supported: d from 1 to [`MAX_DIM`], the full batch only, every optimizer. Langevin noise comes
+//! Supported: d from 1 to [`MAX_DIM`], full and mini-batches, every optimizer. Langevin noise comes
 //! from a counter-based generator on the GPU, so it has the right distribution but is not the CPU
 //! engine's random stream. Any adapter wgpu can open works, including Mesa's lavapipe on a
 //! machine without a GPU. `WGPU_BACKEND` and `WGPU_POWER_PREF` choose the adapter.
@@ -22,14 +25,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use rand_chacha::ChaCha8Rng;
+
+use super::cpu::{noise_rng, sample_batch};
 use crate::bench::{BenchRow, step_flops};
 use crate::error::{Error, Result};
 use crate::model::points::norm2;
 use crate::model::{EnergyParts, Evaluation, Points};
-use crate::params::{InitKind, OptimizerKind, Params, TaskKind};
+use crate::params::{InitKind, Params, TaskKind};
 
 pub use config::MAX_DIM;
-use config::{Grids, NO_DIVERGENCE, Pass, ROWS_MAX_DIM, ShaderConfig, chunk_rows, grids_for};
+use config::{Batch, Grids, MAX_ROWS, NO_DIVERGENCE, Pass, ROWS_MAX_DIM, ShaderConfig, chunk_rows, grids_for};
 use device::{GpuDevice, describe_adapter, max_binding_bytes, mebibytes, request_adapter};
 
 const COMMON_WGSL: &str = include_str!("common.wgsl");
@@ -39,8 +45,13 @@ const FORCE_ROWS_WGSL: &str = include_str!("force_rows.wgsl");
 const UPDATE_WGSL: &str = include_str!("update.wgsl");
 const REDUCE_WGSL: &str = include_str!("reduce.wgsl");
 const CHUNK_WGSL: &str = include_str!("chunk.wgsl");
+const GATHER_WGSL: &str = include_str!("gather.wgsl");
 
-/// Bytes of one f32 coordinate.
+/// Environment variable that makes the engine destroy its device when it reaches the given
+/// step, as a driver reset would. It lets the tests check the fallback to the CPU end to end.
+pub const FAIL_AT_STEP_VARIABLE: &str = "ECCENTRIC_GPU_FAIL_AT_STEP";
+
+/// Bytes of one f32 coordinate or one u32 row index.
 const F32_BYTES: u64 = 4;
 /// Bytes of one row's energy sums, a `vec4<f32>`.
 const ROW_SUMS_BYTES: u64 = 16;
@@ -64,6 +75,25 @@ struct Buffers {
     status: wgpu::Buffer,
     /// First partner of the current force dispatch, set by chunk.wgsl.
     first_partner: wgpu::Buffer,
+    /// The rows of the current mini-batch, u32.
+    rows: wgpu::Buffer,
+    /// Adam's step count t per row, u32.
+    adam_steps: wgpu::Buffer,
+}
+
+/// Buffers and bind groups of mini-batch steps, made on the first such step and remade when a
+/// larger batch needs more room.
+struct BatchResources {
+    /// Rows the buffers hold.
+    capacity: usize,
+    gather_group: wgpu::BindGroup,
+    force_group: wgpu::BindGroup,
+    update_group: wgpu::BindGroup,
+    // The bind groups keep their buffers alive; these fields only name them.
+    _positions: wgpu::Buffer,
+    _anchors: wgpu::Buffer,
+    _force: wgpu::Buffer,
+    _row_sums: wgpu::Buffer,
 }
 
 struct Pipelines {
@@ -71,14 +101,15 @@ struct Pipelines {
     force: wgpu::ComputePipeline,
     force_group: wgpu::BindGroup,
     force_grid: (u32, u32),
-    /// Force dispatches per evaluation, one per chunk of partners.
-    force_chunks: u32,
     first_chunk: wgpu::ComputePipeline,
     first_chunk_group: wgpu::BindGroup,
     next_chunk: wgpu::ComputePipeline,
     next_chunk_group: wgpu::BindGroup,
     update: wgpu::ComputePipeline,
     update_group: wgpu::BindGroup,
+    save: wgpu::ComputePipeline,
+    save_group: wgpu::BindGroup,
+    gather: wgpu::ComputePipeline,
     latch: wgpu::ComputePipeline,
     latch_group: wgpu::BindGroup,
     reduce: wgpu::ComputePipeline,
@@ -95,14 +126,20 @@ pub struct GpuEngine {
     n: usize,
     dim: usize,
     grids: Grids,
+    /// Most workgroups along one dimension of a dispatch.
+    grid_limit: u32,
+    /// Step at which to destroy the device, from [`FAIL_AT_STEP_VARIABLE`].
+    fail_at_step: Option<u64>,
     /// Applies the anchors term regardless of `params.task`; set by [`gpu_force`].
     force_anchors: bool,
     buffers: Buffers,
     pipelines: Pipelines,
     /// Steps taken; atomic because a readback that finds a divergence rewinds it through `&self`.
     step: AtomicU64,
-    /// Adam's step count t since its moments were last cleared.
-    adam_steps: u32,
+    /// Mini-batch buffers, once a mini-batch step has run.
+    batch: Option<BatchResources>,
+    /// Source of the mini-batches, the same stream as the CPU engine's.
+    rng: ChaCha8Rng,
     /// The last step's submission, so that at most two steps wait in the queue.
     in_flight: Option<wgpu::SubmissionIndex>,
     /// Serialises the uniform write and submission of readbacks made through `&self`.
@@ -129,6 +166,11 @@ fn check_size(n: usize, dim: usize, limits: &wgpu::Limits) -> Result<Grids> {
             "d = {dim} exceeds the GPU engine's maximum of {MAX_DIM}; lower d or use the CPU engine"
         )));
     }
+    if n > MAX_ROWS {
+        return Err(Error::Gpu(format!(
+            "n = {n} exceeds the GPU engine's maximum of {MAX_ROWS} particles; lower n or use the CPU engine"
+        )));
+    }
     let rows = n as u64;
     let needed = (rows * dim as u64 * F32_BYTES).max(rows * ROW_SUMS_BYTES);
     // The shaders index with u32, so no array may hold more than u32::MAX elements.
@@ -146,18 +188,6 @@ fn check_size(n: usize, dim: usize, limits: &wgpu::Limits) -> Result<Grids> {
             limits.max_compute_workgroups_per_dimension
         ))
     })
-}
-
-/// Rejects what the shaders do not implement.
-fn check_supported(params: &Params) -> Result<()> {
-    if params.effective_batch() != params.n {
-        return Err(Error::Gpu(format!(
-            "mini-batches are not supported on the GPU (batch size {} of n = {}); use batch size 0 \
-             for the full batch, or the CPU engine",
-            params.batch_size, params.n
-        )));
-    }
-    Ok(())
 }
 
 /// Scales rows to unit length as the CPU engine does; a zero row stays at the origin.
@@ -186,8 +216,7 @@ impl GpuEngine {
     /// anchors. `params.n` and `params.dim` are taken from `start`.
     ///
     /// Fails with [`Error::Gpu`] when no adapter exists, when the system does not fit the
-    /// adapter's buffer limits, for mini-batches, or when the device rejects a shader or an
-    /// allocation.
+    /// adapter's buffer limits, or when the device rejects a shader or an allocation.
     pub fn new(params: Params, mut start: Points) -> Result<Self> {
         if params.project_sphere {
             project_rows_to_sphere(&mut start);
@@ -197,19 +226,32 @@ impl GpuEngine {
     }
 
     /// Creates an engine at `start` as given, with separate anchors.
-    fn with_anchors(mut params: Params, start: Points, anchors: Points, force_anchors: bool) -> Result<Self> {
+    fn with_anchors(params: Params, start: Points, anchors: Points, force_anchors: bool) -> Result<Self> {
+        Self::with_grid_limit(params, start, anchors, force_anchors, None)
+    }
+
+    /// As [`GpuEngine::with_anchors`], with at most `grid_limit` workgroups along each dimension
+    /// of a dispatch when given, below the adapter's own limit. Tests lower it to reach the 2-D
+    /// grids at small n.
+    fn with_grid_limit(mut params: Params, start: Points, anchors: Points, force_anchors: bool, grid_limit: Option<u32>) -> Result<Self> {
         params.n = start.n();
         params.dim = start.dim();
         params.validate()?;
-        check_supported(&params)?;
         let (n, dim) = (start.n(), start.dim());
 
         let gpu = GpuDevice::new()?;
-        let grids = check_size(n, dim, &gpu.limits())?;
+        let mut limits = gpu.limits();
+        if let Some(grid_limit) = grid_limit {
+            limits.max_compute_workgroups_per_dimension = limits.max_compute_workgroups_per_dimension.min(grid_limit);
+        }
+        let grids = check_size(n, dim, &limits)?;
         let buffers = create_buffers(&gpu, &start, &anchors)?;
-        let pipelines = create_pipelines(&gpu, &buffers, n, dim, grids)?;
+        let pipelines = create_pipelines(&gpu, &buffers, dim, grids)?;
 
         Ok(Self {
+            rng: noise_rng(params.seed),
+            grid_limit: limits.max_compute_workgroups_per_dimension,
+            fail_at_step: std::env::var(FAIL_AT_STEP_VARIABLE).ok().and_then(|value| value.parse().ok()),
             gpu,
             params,
             n,
@@ -219,7 +261,7 @@ impl GpuEngine {
             buffers,
             pipelines,
             step: AtomicU64::new(0),
-            adam_steps: 0,
+            batch: None,
             in_flight: None,
             readback_lock: Mutex::new(()),
         })
@@ -247,14 +289,16 @@ impl GpuEngine {
         params.n = self.n;
         params.dim = self.dim;
         params.validate()?;
-        check_supported(&params)?;
         self.gpu.check()?;
 
         let mut encoder = self.gpu.create_encoder("set params");
         if params.optimizer != self.params.optimizer {
             encoder.clear_buffer(&self.buffers.first_moment, 0, None);
             encoder.clear_buffer(&self.buffers.second_moment, 0, None);
-            self.adam_steps = 0;
+            encoder.clear_buffer(&self.buffers.adam_steps, 0, None);
+        }
+        if params.seed != self.params.seed {
+            self.rng = noise_rng(params.seed);
         }
         let project = params.project_sphere && !self.params.project_sphere;
         self.params = params;
@@ -277,19 +321,27 @@ impl GpuEngine {
     /// [`Error::Diverged`] and restores the last finite state. Steps submitted in between change
     /// nothing.
     pub fn step(&mut self) -> Result<()> {
-        self.gpu.check()?;
         let step = self.step.load(Ordering::Relaxed);
-        if self.params.optimizer == OptimizerKind::Adam {
-            self.adam_steps = self.adam_steps.saturating_add(1);
+        if self.fail_at_step == Some(step) {
+            tracing::warn!(step, "destroying the GPU device as {FAIL_AT_STEP_VARIABLE} asks");
+            self.gpu.destroy();
         }
-        self.write_config(Pass::Step { step, adam_steps: self.adam_steps });
+        self.gpu.check()?;
+        let size = self.params.effective_batch();
+        let batch = if size < self.n { Some(self.prepare_batch(size)?) } else { None };
+        self.write_config(Pass::Step { step, batch });
 
         let mut encoder = self.gpu.create_encoder("step");
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
             self.record_latch(&mut pass);
-            self.record_force(&mut pass);
-            self.record_update(&mut pass);
+            match (batch, &self.batch) {
+                (Some(batch), Some(resources)) => self.record_batch_step(&mut pass, batch, resources),
+                _ => {
+                    self.record_whole_force(&mut pass);
+                    self.record_update(&mut pass);
+                }
+            }
         }
         let submission = self.gpu.submit(encoder)?;
 
@@ -326,7 +378,7 @@ impl GpuEngine {
         let mut encoder = self.gpu.create_encoder("force");
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("force"), timestamp_writes: None });
-            self.record_force(&mut pass);
+            self.record_whole_force(&mut pass);
         }
         self.gpu.submit(encoder)?;
         let bytes = self.n as u64 * self.dim as u64 * F32_BYTES;
@@ -343,7 +395,7 @@ impl GpuEngine {
         let mut encoder = self.gpu.create_encoder("energy");
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("energy"), timestamp_writes: None });
-            self.record_force(&mut pass);
+            self.record_whole_force(&mut pass);
             pass.set_pipeline(&self.pipelines.reduce);
             pass.set_bind_group(0, &self.pipelines.reduce_group, &[]);
             pass.dispatch_workgroups(1, 1, 1);
@@ -389,17 +441,59 @@ impl GpuEngine {
         pass.dispatch_workgroups(1, 1, 1);
     }
 
-    fn record_force(&self, pass: &mut wgpu::ComputePass<'_>) {
+    /// Draws the next mini-batch of `size` rows, uploads it and makes sure the batch buffers
+    /// hold it.
+    fn prepare_batch(&mut self, size: usize) -> Result<Batch> {
+        let rows: Vec<u32> = sample_batch(&mut self.rng, self.n, size).into_iter().map(|row| row as u32).collect();
+        if self.batch.as_ref().is_none_or(|resources| resources.capacity < size) {
+            // Drop the old buffers before allocating larger ones.
+            self.batch = None;
+            self.batch = Some(create_batch_resources(&self.gpu, &self.buffers, &self.pipelines, size, self.dim)?);
+        }
+        self.gpu.queue.write_buffer(&self.buffers.rows, 0, bytemuck::cast_slice(&rows));
+        let grids = grids_for(size, self.grid_limit)
+            .expect("a batch is smaller than the state, whose grids fit");
+        Ok(Batch { size, grids })
+    }
+
+    /// Records a mini-batch step after the latch: save, gather, force over the batch, update.
+    fn record_batch_step(&self, pass: &mut wgpu::ComputePass<'_>, batch: Batch, resources: &BatchResources) {
         let p = &self.pipelines;
-        let (x, y) = p.force_grid;
-        for chunk in 0..p.force_chunks {
-            let (pipeline, group) = if chunk == 0 { (&p.first_chunk, &p.first_chunk_group) } else { (&p.next_chunk, &p.next_chunk_group) };
+        pass.set_pipeline(&p.save);
+        pass.set_bind_group(0, &p.save_group, &[]);
+        pass.dispatch_workgroups(self.grids.rows.0, self.grids.rows.1, 1);
+
+        let (x, y) = batch.grids.rows;
+        pass.set_pipeline(&p.gather);
+        pass.set_bind_group(0, &resources.gather_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+
+        let force_grid = if self.dim <= ROWS_MAX_DIM { batch.grids.blocks } else { batch.grids.rows };
+        self.record_force(pass, &resources.force_group, batch.size, force_grid);
+
+        pass.set_pipeline(&p.update);
+        pass.set_bind_group(0, &resources.update_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+
+    /// Records the force over the whole state.
+    fn record_whole_force(&self, pass: &mut wgpu::ComputePass<'_>) {
+        self.record_force(pass, &self.pipelines.force_group, self.n, self.pipelines.force_grid);
+    }
+
+    /// Records the force kernel over `rows` rows bound by `group`, one dispatch per chunk of
+    /// partners, on a grid of `grid` workgroups.
+    fn record_force(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, rows: usize, grid: (u32, u32)) {
+        let p = &self.pipelines;
+        let chunks = rows.div_ceil(chunk_rows(self.dim) as usize).max(1);
+        for chunk in 0..chunks {
+            let (pipeline, chunk_group) = if chunk == 0 { (&p.first_chunk, &p.first_chunk_group) } else { (&p.next_chunk, &p.next_chunk_group) };
             pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, group, &[]);
+            pass.set_bind_group(0, chunk_group, &[]);
             pass.dispatch_workgroups(1, 1, 1);
             pass.set_pipeline(&p.force);
-            pass.set_bind_group(0, &p.force_group, &[]);
-            pass.dispatch_workgroups(x, y, 1);
+            pass.set_bind_group(0, group, &[]);
+            pass.dispatch_workgroups(grid.0, grid.1, 1);
         }
     }
 
@@ -447,6 +541,8 @@ fn create_buffers(gpu: &GpuDevice, start: &Points, anchors: &Points) -> Result<B
         totals: gpu.create_buffer("energy totals", ROW_SUMS_BYTES, storage)?,
         status: gpu.create_buffer("status", STATUS_BYTES, storage)?,
         first_partner: gpu.create_buffer("first partner", F32_BYTES, storage)?,
+        rows: gpu.create_buffer("mini-batch rows", n * F32_BYTES, storage)?,
+        adam_steps: gpu.create_buffer("Adam step counts", n * F32_BYTES, storage)?,
     };
     let positions = to_f32_bytes(start);
     gpu.queue.write_buffer(&buffers.positions, 0, &positions);
@@ -458,7 +554,40 @@ fn create_buffers(gpu: &GpuDevice, start: &Points, anchors: &Points) -> Result<B
     Ok(buffers)
 }
 
-fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, n: usize, dim: usize, grids: Grids) -> Result<Pipelines> {
+/// Allocates the buffers of mini-batches of up to `capacity` rows and binds them.
+fn create_batch_resources(gpu: &GpuDevice, buffers: &Buffers, pipelines: &Pipelines, capacity: usize, dim: usize) -> Result<BatchResources> {
+    use wgpu::BufferUsages as Usage;
+    let storage = Usage::STORAGE | Usage::COPY_SRC | Usage::COPY_DST;
+    let coords_bytes = capacity as u64 * dim as u64 * F32_BYTES;
+    let positions = gpu.create_buffer("mini-batch positions", coords_bytes, storage)?;
+    let anchors = gpu.create_buffer("mini-batch anchors", coords_bytes, storage)?;
+    let force = gpu.create_buffer("mini-batch force", coords_bytes, storage)?;
+    let row_sums = gpu.create_buffer("mini-batch row sums", capacity as u64 * ROW_SUMS_BYTES, storage)?;
+
+    let (b, p) = (buffers, pipelines);
+    let gather_group =
+        gpu.create_bind_group("gather", &p.gather, &[], &[&b.config, &b.positions, &b.anchors, &b.rows, &positions, &anchors])?;
+    let force_group =
+        gpu.create_bind_group("mini-batch force", &p.force, &[], &[&b.config, &positions, &anchors, &force, &row_sums, &b.first_partner])?;
+    let update_group = gpu.create_bind_group(
+        "mini-batch update",
+        &p.update,
+        &[],
+        &[&b.config, &b.positions, &b.previous, &force, &b.first_moment, &b.second_moment, &b.status, &b.rows, &b.adam_steps],
+    )?;
+    Ok(BatchResources {
+        capacity,
+        gather_group,
+        force_group,
+        update_group,
+        _positions: positions,
+        _anchors: anchors,
+        _force: force,
+        _row_sums: row_sums,
+    })
+}
+
+fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, dim: usize, grids: Grids) -> Result<Pipelines> {
     let (force, force_grid) = if dim <= ROWS_MAX_DIM {
         let source = format!("{COMMON_WGSL}\n{KERNEL_WGSL}\n{FORCE_ROWS_WGSL}");
         (gpu.create_pipeline("force (one thread per row)", &source, "main", &[("DIM", dim as f64)])?, grids.blocks)
@@ -469,11 +598,12 @@ fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, n: usize, dim: usize, gr
     let update_source = format!("{COMMON_WGSL}\n{UPDATE_WGSL}");
     let update = gpu.create_pipeline("update", &update_source, "main", &[])?;
     let latch = gpu.create_pipeline("update (latch)", &update_source, "latch", &[])?;
+    let save = gpu.create_pipeline("update (save)", &update_source, "save", &[])?;
+    let gather = gpu.create_pipeline("gather", &format!("{COMMON_WGSL}\n{GATHER_WGSL}"), "main", &[])?;
     let reduce = gpu.create_pipeline("reduce", &format!("{COMMON_WGSL}\n{REDUCE_WGSL}"), "main", &[])?;
     let chunk_source = format!("{COMMON_WGSL}\n{CHUNK_WGSL}");
     let first_chunk = gpu.create_pipeline("first chunk", &chunk_source, "first_chunk", &[])?;
     let next_chunk = gpu.create_pipeline("next chunk", &chunk_source, "next_chunk", &[])?;
-    let force_chunks = n.div_ceil(chunk_rows(dim) as usize).max(1) as u32;
 
     let b = buffers;
     let force_group =
@@ -482,8 +612,9 @@ fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, n: usize, dim: usize, gr
         "update",
         &update,
         &[],
-        &[&b.config, &b.positions, &b.previous, &b.force, &b.first_moment, &b.second_moment, &b.status],
+        &[&b.config, &b.positions, &b.previous, &b.force, &b.first_moment, &b.second_moment, &b.status, &b.rows, &b.adam_steps],
     )?;
+    let save_group = gpu.create_bind_group("update (save)", &save, &[0, 1, 2, 6], &[&b.config, &b.positions, &b.previous, &b.status])?;
     let latch_group = gpu.create_bind_group("update (latch)", &latch, &[6], &[&b.status])?;
     let reduce_group = gpu.create_bind_group("reduce", &reduce, &[], &[&b.config, &b.row_sums, &b.totals])?;
     let first_chunk_group = gpu.create_bind_group("first chunk", &first_chunk, &[1], &[&b.first_partner])?;
@@ -493,13 +624,15 @@ fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, n: usize, dim: usize, gr
         force,
         force_group,
         force_grid,
-        force_chunks,
         first_chunk,
         first_chunk_group,
         next_chunk,
         next_chunk_group,
         update,
         update_group,
+        save,
+        save_group,
+        gather,
         latch,
         latch_group,
         reduce,

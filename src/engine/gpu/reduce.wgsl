@@ -3,6 +3,8 @@
 //
 // Workgroup size: 256 threads (REDUCE_WORKGROUP_SIZE), dispatched as a single workgroup. Thread t
 // sums rows t, t + 256, ... and the 256 partial sums are then added in a tree of 8 levels.
+// The host caps n at 256 x 32768 rows (MAX_ROWS in config.rs), so that each thread's loop stays
+// within lavapipe's iteration budget (see chunk.wgsl).
 //
 // Bindings (group 0):
 //   0  uniform              config    Config (common.wgsl); only `n` is read

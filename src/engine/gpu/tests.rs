@@ -1,9 +1,11 @@
 //! Error paths of the GPU engine: each wgpu failure must come back as `Error::Gpu`, never a panic.
+//! Also the 2-D dispatch grids, which only a lowered grid limit reaches at a size a software
+//! adapter steps quickly.
 //!
 //! Tests that need an adapter are skipped without one, unless ECCENTRIC_REQUIRE_GPU is set.
 
 use super::*;
-use crate::engine::sample_start;
+use crate::engine::{CpuEngine, sample_start};
 
 /// Returns whether an adapter exists; fails when none does and ECCENTRIC_REQUIRE_GPU is set.
 fn gpu_present() -> bool {
@@ -40,6 +42,14 @@ fn size_check_counts_row_sums_in_low_dimension() {
     let limits = wgpu::Limits { max_storage_buffer_binding_size: 1 << 20, ..wgpu::Limits::default() };
     assert!(check_size(1 << 16, 1, &limits).is_ok());
     assert!(check_size((1 << 16) + 1, 1, &limits).is_err());
+}
+
+#[test]
+fn count_above_the_reduction_limit_is_rejected() {
+    let limits = wgpu::Limits { max_storage_buffer_binding_size: 1 << 40, max_buffer_size: 1 << 40, ..wgpu::Limits::default() };
+    assert!(check_size(MAX_ROWS, 1, &limits).is_ok());
+    let message = gpu_message(check_size(MAX_ROWS + 1, 1, &limits));
+    assert!(message.contains("8388609") && message.contains("lower n"), "{message}");
 }
 
 #[test]
@@ -92,3 +102,44 @@ fn engine_can_move_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<GpuEngine>();
 }
+
+#[test]
+fn two_dimensional_grids_cover_every_row() {
+    if !gpu_present() {
+        return;
+    }
+    // A lowered limit on the workgroups per dimension puts small systems on the 2-D grids that
+    // most adapters need past n = 65535. d = 3 runs force_rows.wgsl on 75 blocks of 64 rows,
+    // 70 x 2 with a limit of 70; d = 65 runs force.wgsl on 300 rows, 18 x 17 with a limit of 18.
+    // update.wgsl runs on the row grid in both. The mini-batches take 2-D grids too.
+    for (dim, n, limit, force_grid, batch_size) in [(3, 4800, 70, (70, 2), 4600), (65, 300, 18, (18, 17), 130)] {
+        let start = sample_start(InitKind::Gaussian, n, dim, 5);
+        let params = Params { kernel_s: -1.0, lr: 0.02, task: TaskKind::Anchors, ..Params::default() };
+        let mut gpu = GpuEngine::with_grid_limit(params.clone(), start.clone(), start.clone(), false, Some(limit)).unwrap();
+        assert_eq!(gpu.pipelines.force_grid, force_grid, "d = {dim}");
+
+        let mut reference = Points::zeros(n, dim);
+        let evaluation = crate::model::evaluate(&params.model(), crate::model::Task::Anchors(&start), &start, &mut reference);
+        let force = gpu.current_force().unwrap();
+        let error = force.relative_error(&reference);
+        assert!(error < 1e-4, "d = {dim}: force differs by {error:e} relative");
+        let energy = gpu.evaluate_energy().unwrap().total();
+        let expected = evaluation.energy.total();
+        assert!((energy - expected).abs() < 1e-4 * expected.abs(), "d = {dim}: energy {energy}, expected {expected}");
+
+        // Full-batch steps, then mini-batch steps.
+        let mut cpu = CpuEngine::new(params.clone(), start).unwrap();
+        for batch_size in [0, batch_size] {
+            let params = Params { batch_size, ..params.clone() };
+            cpu.set_params(params.clone()).unwrap();
+            gpu.set_params(params).unwrap();
+            for _ in 0..5 {
+                cpu.step().unwrap();
+                gpu.step().unwrap();
+            }
+        }
+        let error = gpu.positions().unwrap().relative_error(cpu.positions());
+        assert!(error < 1e-4, "d = {dim}: positions differ by {error:e} relative");
+    }
+}
+
