@@ -118,9 +118,10 @@ struct BenchArgs {
     #[arg(allow_negative_numbers = true, long, value_name = "SECONDS", default_value_t = 2.0)]
     seconds: f64,
 
-    /// Engine to time: cpu (the force paths chosen by --path) or gpu (wgpu compute shaders).
-    #[arg(long, value_name = "BACKEND", default_value = "cpu")]
-    backend: String,
+    /// Engines to time, comma-separated: cpu (the force paths chosen by --path) and gpu (wgpu
+    /// compute shaders on the default adapter).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "cpu")]
+    backend: Vec<String>,
 
     /// Side of the square matrices of the reference GEMM measurement.
     #[arg(long, value_name = "SIZE", default_value_t = 2048)]
@@ -371,11 +372,10 @@ fn bench_command(args: BenchArgs) -> Result<(), eccentric::Error> {
     use eccentric::bench::{CSV_HEADER, bench_engine, gemm_rate};
     use eccentric::engine::{ForcePath, PAIRWISE_MAX_DIM};
 
-    let gpu = match args.backend.as_str() {
-        "cpu" => false,
-        "gpu" => true,
-        other => return Err(eccentric::Error::param("--backend", other, "must be cpu or gpu")),
-    };
+    if let Some(other) = args.backend.iter().find(|b| !matches!(b.as_str(), "cpu" | "gpu")) {
+        return Err(eccentric::Error::param("--backend", other, "must be cpu, gpu or both as cpu,gpu"));
+    }
+    let (cpu, gpu) = (args.backend.iter().any(|b| b == "cpu"), args.backend.iter().any(|b| b == "gpu"));
     let paths: Vec<ForcePath> = match args.path.as_str() {
         "both" => vec![ForcePath::Pairwise, ForcePath::Matrix],
         "auto" => vec![ForcePath::Auto],
@@ -406,17 +406,16 @@ fn bench_command(args: BenchArgs) -> Result<(), eccentric::Error> {
     let mut lines = Vec::new();
     for &n in &args.n {
         for &d in &args.dim {
-            if gpu {
-                let row = eccentric::engine::gpu::bench_gpu(n, d, args.kernel_s, budget)?;
-                report_row(&row, gemm, &mut lines, args.out.as_deref())?;
-                continue;
-            }
-            for &path in &paths {
+            for &path in paths.iter().filter(|_| cpu) {
                 let skip = args.path == "both" && ((path == ForcePath::Pairwise && d > PAIRWISE_MAX_DIM) || (path == ForcePath::Matrix && d < 16));
                 if skip {
                     continue;
                 }
                 let row = bench_engine(path, n, d, args.kernel_s, budget);
+                report_row(&row, gemm, &mut lines, args.out.as_deref())?;
+            }
+            if gpu {
+                let row = eccentric::engine::gpu::bench_gpu(n, d, args.kernel_s, budget)?;
                 report_row(&row, gemm, &mut lines, args.out.as_deref())?;
             }
         }

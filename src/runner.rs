@@ -183,40 +183,51 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
             stop_reason = crate::io::rundir::INTERRUPTED.to_string();
             break;
         }
-        if let Err(error) = engine.step() {
-            match (&error, &engine) {
-                (Error::Gpu(_), Engine::Gpu { .. }) => {
-                    tracing::warn!(%error, from_step = last_good.1, "GPU engine failed; continuing on the CPU from the last recorded frame");
-                    engine.fall_back_to_cpu(last_good.0.clone(), last_good.1)?;
-                    continue;
-                }
-                _ => return Err(error),
+        // One step, its frame when one is due, and the stop rule's energy. A GPU failure in any
+        // of them sends the run back to the last recorded frame on the CPU.
+        let outcome = (|| -> Result<bool> {
+            engine.step()?;
+            let step = engine.step_index();
+            if request.tol > 0.0 && step % request.tol_window == 0 {
+                window_energies.push(engine.evaluate()?.energy.total());
             }
-        }
-        let step = engine.step_index();
-
-        if step % request.record_every == 0 {
-            let (readouts, positions) = record(&engine, &mut writer)?;
-            last_readouts = readouts;
-            last_good = (positions, step);
-            last_recorded_step = step;
+            let stop = request.tol > 0.0 && converged(&window_energies, request.tol);
+            if step % request.record_every == 0 || step == request.steps || stop {
+                let (readouts, positions) = record(&engine, &mut writer)?;
+                last_readouts = readouts;
+                last_good = (positions, step);
+                last_recorded_step = step;
+            }
+            Ok(stop)
+        })();
+        match outcome {
+            Ok(false) => {}
+            Ok(true) => {
+                stop_reason = format!(
+                    "converged: relative energy change over {} steps below {}",
+                    request.tol_window, request.tol
+                );
+                break;
+            }
+            Err(error @ Error::Gpu(_)) if matches!(engine, Engine::Gpu { .. }) => {
+                let (positions, step) = last_good.clone();
+                tracing::warn!(%error, from_step = step, "GPU engine failed; continuing on the CPU from the last recorded frame");
+                engine.fall_back_to_cpu(positions, step)?;
+                writer.note_fallback(format!("the GPU engine failed after step {step} ({error}); the CPU engine continued from there"));
+                // Energies of steps after the frame are taken again on the way back.
+                window_energies.truncate((step / request.tol_window) as usize);
+                continue;
+            }
+            Err(error) => return Err(error),
         }
         if last_log.elapsed().as_secs_f64() >= 2.0 {
+            let step = engine.step_index();
             let rate = step as f64 / started.elapsed().as_secs_f64();
             tracing::info!(step, energy = last_readouts.energy_total, energy_step = last_readouts.step, steps_per_second = format!("{rate:.1}"), "running");
             last_log = Instant::now();
         }
-        if request.tol > 0.0 && step % request.tol_window == 0 {
-            window_energies.push(engine.evaluate()?.energy.total());
-        }
-        if request.tol > 0.0 && converged(&window_energies, request.tol) {
-            stop_reason = format!(
-                "converged: relative energy change over {} steps below {}",
-                request.tol_window, request.tol
-            );
-            break;
-        }
     }
+    // An interrupted run also keeps its last state.
     if engine.step_index() != last_recorded_step {
         last_readouts = record(&engine, &mut writer)?.0;
     }

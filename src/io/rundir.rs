@@ -54,6 +54,8 @@ pub struct RunInfo {
     pub complete: bool,
     /// Reason the run ended, once it has.
     pub stop_reason: Option<String>,
+    /// The reason the run left the GPU engine for the CPU engine part way, if it did.
+    pub fallback: Option<String>,
 }
 
 impl RunInfo {
@@ -72,6 +74,7 @@ impl RunInfo {
             frame_steps: Vec::new(),
             complete: false,
             stop_reason: None,
+            fallback: None,
         }
     }
 }
@@ -156,6 +159,12 @@ impl RunWriter {
         self.metrics.flush().map_err(|e| Error::output(&metrics_path, e))?;
         self.info.frame_steps.push(step);
         Ok(())
+    }
+
+    /// Records that the run went on with the CPU engine after the GPU engine failed; `run.json`
+    /// keeps `message`.
+    pub fn note_fallback(&mut self, message: String) {
+        self.info.fallback = Some(message);
     }
 
     /// Closes the run with `stop_reason` and writes the final `run.json`; `complete` is true
