@@ -130,7 +130,8 @@ const ROWS_TILE_FLOATS: u64 = 4096;
 /// come out truncated without an error. Half of it leaves room for iterations `chunk_rows` does
 /// not count.
 ///
-/// NOTE: other GPUs have no such budget, so there the extra dispatches only cost time.
+/// Other adapters have no such budget, so the engine splits the partners only on software
+/// adapters (`wgpu::DeviceType::Cpu`); elsewhere one dispatch covers them all.
 const LOOP_BUDGET: u64 = 32768;
 
 /// Threads of the single workgroup of reduce.wgsl (`REDUCE_WORKGROUP_SIZE` there).

@@ -108,6 +108,11 @@ impl GpuDevice {
         describe_adapter(&self.adapter)
     }
 
+    /// True for an adapter that runs on the CPU, such as Mesa's lavapipe.
+    pub fn is_software(&self) -> bool {
+        self.adapter.get_info().device_type == wgpu::DeviceType::Cpu
+    }
+
     pub fn limits(&self) -> wgpu::Limits {
         self.device.limits()
     }

@@ -3,12 +3,16 @@
 //!
 //! Positions, force and optimizer state stay on the GPU. A step is one compute pass that reads
 //! nothing back. It runs the `latch` entry point of update.wgsl, then the force kernel, then the
-//! optimizer update of update.wgsl. A mini-batch step first saves the state (`save` in
-//! update.wgsl) and copies the batch's rows out (gather.wgsl); the force kernel then runs on the
-//! batch alone, and the update moves only the batch's rows. The host draws the batches from the
-//! same random stream as the CPU engine, so both engines pick the same rows for a seed. The force kernel is force_rows.wgsl (one thread per particle)
-//! for d up to 64 and force.wgsl (one workgroup per particle) above. The force kernel runs once
-//! per chunk of partners (chunk.wgsl), so that lavapipe's loop limit does not cut its sums short.
+//! optimizer update of update.wgsl. The force kernel is force_rows.wgsl (one thread per particle)
+//! for d up to 64 and force.wgsl (one workgroup per particle) above. On a software adapter it runs
+//! once per chunk of partners (chunk.wgsl), so that lavapipe's loop limit does not cut its sums
+//! short; elsewhere one dispatch covers every partner.
+//!
+//! A mini-batch step first saves the state (`save` in update.wgsl) and copies the batch's rows
+//! out (gather.wgsl); the force kernel then runs on the batch alone, and the update moves only the
+//! batch's rows. The host draws the batches from the same random stream as the CPU engine, so
+//! both engines pick the same rows for a seed.
+//!
 //! [`GpuEngine::positions`], [`GpuEngine::current_force`] and [`GpuEngine::evaluate`] are the
 //! only readbacks. The energy is reduced on the GPU (reduce.wgsl), so an evaluation reads back
 //! 24 bytes.
@@ -128,6 +132,9 @@ pub struct GpuEngine {
     grids: Grids,
     /// Most workgroups along one dimension of a dispatch.
     grid_limit: u32,
+    /// Partners per force dispatch: [`chunk_rows`] on a software adapter, whose loop budget it
+    /// respects, and all of them elsewhere.
+    partner_chunk: u32,
     /// Step at which to destroy the device, from [`FAIL_AT_STEP_VARIABLE`].
     fail_at_step: Option<u64>,
     /// Applies the anchors term regardless of `params.task`; set by [`gpu_force`].
@@ -251,6 +258,7 @@ impl GpuEngine {
         Ok(Self {
             rng: noise_rng(params.seed),
             grid_limit: limits.max_compute_workgroups_per_dimension,
+            partner_chunk: if gpu.is_software() { chunk_rows(dim) } else { MAX_ROWS as u32 },
             fail_at_step: std::env::var(FAIL_AT_STEP_VARIABLE).ok().and_then(|value| value.parse().ok()),
             gpu,
             params,
@@ -431,7 +439,8 @@ impl GpuEngine {
     }
 
     fn write_config(&self, pass: Pass) {
-        let config = ShaderConfig::new(&self.params, self.n, self.dim, self.grids, self.has_anchors(), pass);
+        let mut config = ShaderConfig::new(&self.params, self.n, self.dim, self.grids, self.has_anchors(), pass);
+        config.chunk_rows = self.partner_chunk;
         self.gpu.queue.write_buffer(&self.buffers.config, 0, bytemuck::bytes_of(&config));
     }
 
@@ -485,7 +494,7 @@ impl GpuEngine {
     /// partners, on a grid of `grid` workgroups.
     fn record_force(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, rows: usize, grid: (u32, u32)) {
         let p = &self.pipelines;
-        let chunks = rows.div_ceil(chunk_rows(self.dim) as usize).max(1);
+        let chunks = rows.div_ceil(self.partner_chunk as usize).max(1);
         for chunk in 0..chunks {
             let (pipeline, chunk_group) = if chunk == 0 { (&p.first_chunk, &p.first_chunk_group) } else { (&p.next_chunk, &p.next_chunk_group) };
             pass.set_pipeline(pipeline);
