@@ -38,7 +38,10 @@ fn run_on_digits_latent_codes_writes_run_directory() {
         "--record-every",
         "5",
     ]);
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr: {stderr}");
+    // The log goes to a pipe here, as to a file, so it carries no terminal colour codes.
+    assert!(stderr.contains("run finished") && !stderr.contains('\x1b'), "stderr: {stderr:?}");
 
     let (shape, values) = read_npy_f32(&out.join("positions.npy"));
     assert_eq!(shape, vec![5, 1797, 16]);

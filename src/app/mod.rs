@@ -75,7 +75,8 @@ pub fn run(options: AppOptions) {
     // up, so the app installs its subscriber here and leaves that plugin out.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,wgpu=error,wgpu_core=warn,wgpu_hal=warn,naga=warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 
     let (mut params, source) = options.scene.setup();
     if let Some(gamma) = options.gamma {
