@@ -1,14 +1,14 @@
 //! The headless runner behind `eccentric run`: loads or samples a start, steps the engine and
 //! records frames into a run directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::engine::{BackendChoice, Engine, sample_start};
 use crate::error::{Error, Result};
-use crate::io::rundir::{InputInfo, check_output_dir};
+use crate::io::rundir::{InputInfo, check_output_dir, file_name};
 use crate::io::{Dataset, RunInfo, RunWriter, load_labels, load_points};
 use crate::metrics::{CSV_COLUMNS, Readouts};
 use crate::model::Points;
@@ -152,10 +152,11 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
     if let Some(dataset) = &dataset {
         info.input = Some(InputInfo { file: file_name(&dataset.path), sha256: dataset.sha256.clone() });
     }
-    if let Some(path) = &request.labels {
-        let bytes = std::fs::read(path).map_err(|e| Error::input(path, e.to_string()))?;
-        info.labels = Some(InputInfo { file: file_name(path), sha256: crate::io::input::sha256_hex(&bytes) });
-    }
+    info.labels = match &request.labels {
+        Some(path) => Some(InputInfo::of_file(path)?),
+        // Labels from the input file's own label column.
+        None => info.input.clone().filter(|_| dataset.as_ref().is_some_and(|d| d.labels.is_some())),
+    };
     let labels = dataset.as_ref().and_then(|d| d.labels.as_deref());
     let mut writer = RunWriter::create(&request.out, request.overwrite, info, &CSV_COLUMNS, labels)?;
     tracing::info!(n = params.n, d = params.dim, steps = request.steps, backend = %engine.describe(), out = %request.out.display(), "run started");
@@ -242,8 +243,4 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
 fn converged(window_energies: &[f64], tol: f64) -> bool {
     let [.., before, now] = window_energies else { return false };
     (now - before).abs() <= tol * now.abs().max(f64::MIN_POSITIVE)
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
 }

@@ -64,6 +64,7 @@ fn run_on_digits_latent_codes_writes_run_directory() {
     assert_eq!(info["frame_steps"], serde_json::json!([0, 5, 10, 15, 20]));
     assert_eq!(info["input"]["file"], "digits_ae_latent16.npy");
     assert_eq!(info["input"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(info["labels"]["file"], "digits_labels.npy");
     assert_eq!(info["params"]["task"], "anchors");
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
 

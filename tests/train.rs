@@ -118,6 +118,9 @@ fn train_command_writes_run_directory() {
     assert_eq!(info["scenario"], "train");
     assert_eq!(info["params"]["standardize"], true);
     assert_eq!(info["complete"], true);
+    // The built-in digits carry their labels in a column of the data file.
+    assert!(out.join("labels.npy").exists());
+    assert_eq!(info["labels"], info["input"], "labels come from the data file");
 }
 
 #[test]

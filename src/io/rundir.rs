@@ -32,6 +32,19 @@ pub struct InputInfo {
     pub sha256: String,
 }
 
+impl InputInfo {
+    /// Reads `path` to record its name and SHA-256.
+    pub fn of_file(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::input(path, e.to_string()))?;
+        Ok(Self { file: file_name(path), sha256: crate::io::input::sha256_hex(&bytes) })
+    }
+}
+
+/// The last component of `path`, or the whole path when it has none.
+pub fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned())
+}
+
 /// Contents of `run.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {

@@ -11,7 +11,7 @@ use nalgebra::DMatrix;
 use super::images::{AXIS_OFFSETS, principal_axis_samples, write_grid_png};
 use super::trainer::{TrainParams, Trainer};
 use crate::error::{Error, Result};
-use crate::io::rundir::{InputInfo, check_output_dir};
+use crate::io::rundir::{InputInfo, check_output_dir, file_name};
 use crate::io::{RunInfo, RunWriter, load_labels, load_points, npy};
 use crate::metrics::{CSV_COLUMNS, Readouts};
 
@@ -76,10 +76,17 @@ pub fn train(request: &TrainRequest, interrupt: Arc<AtomicBool>) -> Result<Train
     let (low, high) = (raw.min(), raw.max());
 
     let mut info = RunInfo::new("train", "cpu", serde_json::to_value(&request.params).expect("params serialise"), n, request.params.latent_dim);
-    info.input = Some(InputInfo {
-        file: request.data.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+    let input = InputInfo {
+        file: file_name(&request.data),
         sha256,
-    });
+    };
+    // Labels come from a separate file, or else from the data file's own label column.
+    info.labels = match (&request.labels, &labels) {
+        (Some(path), _) => Some(InputInfo::of_file(path)?),
+        (None, Some(_)) => Some(input.clone()),
+        (None, None) => None,
+    };
+    info.input = Some(input);
     let total_steps = (request.params.epochs * trainer.batches_per_epoch()) as u64;
     info.settings = serde_json::json!({ "record_every": request.record_every, "steps": total_steps, "features": raw.ncols() });
     let mut writer = RunWriter::create(&request.out, request.overwrite, info, &train_columns(), labels.as_deref())?;
