@@ -8,7 +8,7 @@ use nalgebra::DMatrix;
 use super::bridge::Source;
 use crate::error::{Error, Result};
 use crate::io::assets::{DIGITS_PIXELS, asset_path};
-use crate::io::rundir::InputInfo;
+use crate::io::rundir::{InputInfo, file_name};
 use crate::model::Points;
 use crate::train::images::{AXIS_OFFSETS, LatentFit};
 use crate::train::run::load_training_data;
@@ -64,9 +64,8 @@ impl TrainingSession {
         let (raw, labels, sha256) = load_training_data(&path, None)?;
         let trainer = Trainer::new(params, &raw)?;
         let originals = Arc::new(raw.transpose().iter().map(|&x| x as f32).collect());
-        let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let session = Self { trainer, range: (raw.min(), raw.max()), originals, last_batch: BatchLoss::default() };
-        Ok((session, labels, InputInfo { file, sha256 }))
+        Ok((session, labels, InputInfo { file: file_name(&path), sha256 }))
     }
 
     /// Takes `steps` training steps; fails when the loss stops being finite.

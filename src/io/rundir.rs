@@ -40,7 +40,7 @@ impl InputInfo {
     }
 }
 
-/// The last component of `path`, or the whole path when it has none.
+/// Returns the last component of `path`, or the whole path when it has none.
 pub fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned())
 }
