@@ -228,9 +228,15 @@ pub fn run(request: &RunRequest, interrupt: Arc<AtomicBool>) -> Result<RunSummar
             last_log = Instant::now();
         }
     }
-    // An interrupted run also keeps its last state.
+    // An interrupted run also keeps its last state, when the engine can still hand it over.
     if engine.step_index() != last_recorded_step {
-        last_readouts = record(&engine, &mut writer)?.0;
+        match record(&engine, &mut writer) {
+            Ok((readouts, _)) => last_readouts = readouts,
+            Err(error @ Error::Gpu(_)) => {
+                tracing::warn!(%error, step = last_recorded_step, "the GPU could not hand over the last state; the run ends at the last recorded frame");
+            }
+            Err(error) => return Err(error),
+        }
     }
 
     let frames = writer.frames();

@@ -154,7 +154,8 @@ impl Engine {
     }
 
     /// Replaces a failed GPU engine by a CPU engine that continues from `positions`, the state
-    /// at step `step`, keeping the anchors.
+    /// at step `step`, keeping the anchors. The optimizer's moments and the random stream start
+    /// afresh, since a failed device cannot hand them over.
     pub fn fall_back_to_cpu(&mut self, positions: Points, step: u64) -> Result<()> {
         let (params, anchors) = (self.params().clone(), self.anchors().clone());
         let mut engine = CpuEngine::resume(params, positions, anchors, step)?;

@@ -130,9 +130,14 @@ const ROWS_TILE_FLOATS: u64 = 4096;
 /// come out truncated without an error. Half of it leaves room for iterations `chunk_rows` does
 /// not count.
 ///
-/// Other adapters have no such budget, so the engine splits the partners only on software
-/// adapters (`wgpu::DeviceType::Cpu`); elsewhere one dispatch covers them all.
+/// Other adapters have no such budget, so the engine uses these chunks only on software adapters
+/// (`wgpu::DeviceType::Cpu`) and larger ones elsewhere (`HARDWARE_CHUNK_ROWS`).
 const LOOP_BUDGET: u64 = 32768;
+
+/// Partners per force dispatch on a hardware adapter. One dispatch could cover them all, but
+/// a dispatch that runs for seconds can trip a driver's watchdog (about 2 s on Windows) on a
+/// small GPU; at 8192 partners, n = 65,536 takes 8 dispatches per step.
+pub(super) const HARDWARE_CHUNK_ROWS: u32 = 8192;
 
 /// Threads of the single workgroup of reduce.wgsl (`REDUCE_WORKGROUP_SIZE` there).
 const REDUCE_WORKGROUP_SIZE: u64 = 256;

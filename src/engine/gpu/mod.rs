@@ -4,14 +4,16 @@
 //! Positions, force and optimizer state stay on the GPU. A step is one compute pass that reads
 //! nothing back. It runs the `latch` entry point of update.wgsl, then the force kernel, then the
 //! optimizer update of update.wgsl. The force kernel is force_rows.wgsl (one thread per particle)
-//! for d up to 64 and force.wgsl (one workgroup per particle) above. On a software adapter it runs
-//! once per chunk of partners (chunk.wgsl), so that lavapipe's loop limit does not cut its sums
-//! short; elsewhere one dispatch covers every partner.
+//! for d up to 64 and force.wgsl (one workgroup per particle) above. It runs once per chunk of
+//! partners (chunk.wgsl): on a software adapter small chunks, so that lavapipe's loop limit does
+//! not cut its sums short, and elsewhere chunks of 8192 partners, so that no dispatch runs long
+//! enough to trip a driver's watchdog.
 //!
 //! A mini-batch step first saves the state (`save` in update.wgsl) and copies the batch's rows
 //! out (gather.wgsl); the force kernel then runs on the batch alone, and the update moves only the
 //! batch's rows. The host draws the batches from the same random stream as the CPU engine, so
-//! both engines pick the same rows for a seed.
+//! for a seed both engines pick the same rows, except with Langevin dynamics, whose noise the CPU
+//! engine draws from that stream too.
 //!
 //! [`GpuEngine::positions`], [`GpuEngine::current_force`] and [`GpuEngine::evaluate`] are the
 //! only readbacks. The energy is reduced on the GPU (reduce.wgsl), so an evaluation reads back
@@ -39,7 +41,7 @@ use crate::model::{EnergyParts, Evaluation, Points};
 use crate::params::{InitKind, Params, TaskKind};
 
 pub use config::MAX_DIM;
-use config::{Batch, Grids, MAX_ROWS, NO_DIVERGENCE, Pass, ROWS_MAX_DIM, ShaderConfig, chunk_rows, grids_for};
+use config::{Batch, Grids, HARDWARE_CHUNK_ROWS, MAX_ROWS, NO_DIVERGENCE, Pass, ROWS_MAX_DIM, ShaderConfig, chunk_rows, grids_for};
 use device::{GpuDevice, describe_adapter, max_binding_bytes, mebibytes, request_adapter};
 
 const COMMON_WGSL: &str = include_str!("common.wgsl");
@@ -133,7 +135,7 @@ pub struct GpuEngine {
     /// Most workgroups along one dimension of a dispatch.
     grid_limit: u32,
     /// Partners per force dispatch: [`chunk_rows`] on a software adapter, whose loop budget it
-    /// respects, and all of them elsewhere.
+    /// respects, and [`HARDWARE_CHUNK_ROWS`] elsewhere.
     partner_chunk: u32,
     /// Step at which to destroy the device, from [`FAIL_AT_STEP_VARIABLE`].
     fail_at_step: Option<u64>,
@@ -258,7 +260,7 @@ impl GpuEngine {
         Ok(Self {
             rng: noise_rng(params.seed),
             grid_limit: limits.max_compute_workgroups_per_dimension,
-            partner_chunk: if gpu.is_software() { chunk_rows(dim) } else { MAX_ROWS as u32 },
+            partner_chunk: if gpu.is_software() { chunk_rows(dim) } else { HARDWARE_CHUNK_ROWS },
             fail_at_step: std::env::var(FAIL_AT_STEP_VARIABLE).ok().and_then(|value| value.parse().ok()),
             gpu,
             params,

@@ -115,10 +115,6 @@ fn main(
     if workgroupUniformLoad(&stopped_flag) != 0u {
         return;
     }
-    let t = f32(adam_t);
-    let correction1 = 1.0 - pow(config.beta1, t);
-    let correction2 = 1.0 - pow(config.beta2, t);
-
     let dim = config.dim;
     let row = i * dim;
     let force_row = k_row * dim;
@@ -149,8 +145,10 @@ fn main(
                 let second = config.beta2 * second_moment[index] + (1.0 - config.beta2) * grad * grad;
                 first_moment[index] = first;
                 second_moment[index] = second;
-                let m_hat = first / correction1;
-                let v_hat = second / correction2;
+                // adam_t is written only for Adam, so it is read only here.
+                let t = f32(adam_t);
+                let m_hat = first / (1.0 - pow(config.beta1, t));
+                let v_hat = second / (1.0 - pow(config.beta2, t));
                 next = z - config.lr * m_hat / (sqrt(v_hat) + config.adam_eps);
             }
             case 3u: {
