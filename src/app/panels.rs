@@ -544,8 +544,14 @@ fn training_panel(ui: &mut egui::Ui, state: &UiState, snapshot: &Snapshot, view:
     ));
     let losses: Vec<[f64; 2]> = state.loss_history.iter().map(|p| [p[0], p[1]]).collect();
     let eccentric: Vec<[f64; 2]> = state.loss_history.iter().map(|p| [p[0], p[2]]).collect();
-    Plot::new("loss_plot").height(100.0).allow_scroll(false).legend(egui_plot::Legend::default()).show(ui, |plot| {
+    // Two plots, because at small γ the γR term is orders of magnitude below the loss and would
+    // draw as a flat line on a shared axis.
+    ui.label("Reconstruction loss").on_hover_text("Mean squared error over all samples, in standardised units, against the step.");
+    Plot::new("loss_plot").height(70.0).allow_scroll(false).show(ui, |plot| {
         plot.line(Line::new("reconstruction", PlotPoints::from(losses)));
+    });
+    ui.label("Eccentric term γR").on_hover_text("γ times the eccentric regularizer of the last latent batch, against the step.");
+    Plot::new("eccentric_loss_plot").height(70.0).allow_scroll(false).show(ui, |plot| {
         plot.line(Line::new("eccentric γR", PlotPoints::from(eccentric)).color(COMPARED_COLOR));
     });
 
