@@ -177,12 +177,14 @@ fn gd_runs_match_cpu_energy_for_larger_systems() {
     }
     // lavapipe leaves every loop of an invocation after 65535 iterations in all, so a force
     // dispatch that walked every partner at once lost most coordinates from about n = 488 in
-    // d = 64. d = 3 and 64 take force_rows.wgsl, 65 and 128 force.wgsl.
+    // d = 64. d = 3 and 64 take force_rows.wgsl, 65 and 128 force.wgsl. n = 2049 spans many
+    // chunks and ends with a partial tile and workgroup. force.wgsl takes 10 s per step at
+    // n = 2049, d = 65 on lavapipe, so the runs are short.
     let params = Params::default();
     for dim in [3, 64, 65, 128] {
-        for n in [500, 1000, 2049] {
+        for n in [500, 2049] {
             let start = sample_start(InitKind::Gaussian, n, dim, 9);
-            let (gpu, cpu) = final_energies(&params, &start, 20);
+            let (gpu, cpu) = final_energies(&params, &start, 10);
             let difference = relative_difference(gpu, cpu);
             assert!(difference < RUN_TOLERANCE, "n = {n}, d = {dim}: GPU energy {gpu}, CPU energy {cpu}");
         }
