@@ -64,7 +64,8 @@ enum Command {
     Metrics(MetricsArgs),
     /// Train an autoencoder with eccentric regularization and record its latent codes.
     Train(TrainArgs),
-    /// Measure steps per second of the CPU engine against the machine's f32 GEMM rate.
+    /// Measure steps per second of the CPU engine (and the GPU engine with --backend cpu,gpu)
+    /// against the machine's f32 GEMM rate.
     Bench(BenchArgs),
 }
 

@@ -112,7 +112,7 @@ pub struct Params {
     #[arg(allow_negative_numbers = true, long = "temperature", value_name = "T", default_value_t = Params::default().temperature)]
     pub temperature: f64,
 
-    /// Particles per mini-batch b (2..=n); 0 means the full batch.
+    /// Particles per mini-batch b, at least 2; 0, or any b >= n, means the full batch.
     #[arg(long = "batch-size", value_name = "B", default_value_t = Params::default().batch_size)]
     pub batch_size: usize,
 

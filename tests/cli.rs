@@ -204,6 +204,15 @@ fn bad_inputs() -> Vec<BadInput> {
             args: vec!["--input", "{dir}/nocols.npy"],
             expected: &["nocols.npy", "0 coordinate columns"],
         },
+        BadInput {
+            name: "fractional label",
+            files: vec![
+                ("points.csv", b"1,2\n3,4\n5,6\n".to_vec()),
+                ("labels.npy", npy_bytes("<f8", "(3,)", &f64_payload(&[1.0, 4.5, 2.0]))),
+            ],
+            args: vec!["--input", "{dir}/points.csv", "--labels", "{dir}/labels.npy"],
+            expected: &["labels.npy", "4.5", "row 2", "not an integer"],
+        },
         BadInput { name: "zero dimension", files: vec![], args: vec!["--dim", "0"], expected: &["dimension d", "at least 1"] },
         BadInput { name: "negative step size", files: vec![], args: vec!["--lr", "-0.5"], expected: &["--lr", "-0.5", "greater than 0"] },
         BadInput { name: "zero step size", files: vec![], args: vec!["--lr", "0"], expected: &["--lr", "greater than 0"] },

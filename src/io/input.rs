@@ -49,7 +49,7 @@ pub fn load_labels(path: &Path, n: usize) -> Result<Vec<i64>> {
             let (points, labels) = parse_csv_points(path, &bytes)?;
             match labels {
                 Some(labels) => labels,
-                None if points.dim() == 1 => points.as_slice().iter().map(|&x| x as i64).collect(),
+                None if points.dim() == 1 => whole_labels(path, points.as_slice())?,
                 None => return Err(Error::input(path, "has no 'label' column; give a one-column CSV or a header with 'label'")),
             }
         }
@@ -160,10 +160,25 @@ fn parse_npy_labels(path: &Path, bytes: &[u8]) -> Result<Vec<i64>> {
         (TypeChar::Int, 1) => read_npy::<i8>(path, npy)?.into_iter().map(i64::from).collect(),
         (TypeChar::Uint, 1) => read_npy::<u8>(path, npy)?.into_iter().map(i64::from).collect(),
         (TypeChar::Uint, 4) => read_npy::<u32>(path, npy)?.into_iter().map(i64::from).collect(),
-        (TypeChar::Float, 8) => read_npy::<f64>(path, npy)?.into_iter().map(|x| x as i64).collect(),
+        (TypeChar::Float, 8) => whole_labels(path, &read_npy::<f64>(path, npy)?)?,
         _ => return Err(Error::input(path, format!("labels have dtype {type_str}; save them as integers"))),
     };
     Ok(labels)
+}
+
+/// Converts labels stored as floats to integers, rejecting any with a fractional part.
+fn whole_labels(path: &Path, values: &[f64]) -> Result<Vec<i64>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(row, &value)| {
+            if value.is_finite() && value.fract() == 0.0 {
+                Ok(value as i64)
+            } else {
+                Err(Error::input(path, format!("label {value} of row {} is not an integer; give whole-number labels", row + 1)))
+            }
+        })
+        .collect()
 }
 
 /// Parses a CSV of numeric columns. A first row with any non-numeric cell is a header, and a

@@ -95,10 +95,8 @@ impl GpuDevice {
         }));
         let slot = Arc::clone(&failure);
         device.set_device_lost_callback(move |reason, message| {
-            record_failure(
-                &slot,
-                format!("the GPU device was lost ({reason:?}: {message}); create a new engine or use the CPU engine"),
-            );
+            let detail = if message.is_empty() { String::new() } else { format!(": {message}") };
+            record_failure(&slot, format!("the GPU device was lost ({reason:?}{detail})"));
         });
 
         Ok(Self { device, queue, adapter, _instance: instance, failure })

@@ -199,6 +199,16 @@ fn check_size(n: usize, dim: usize, limits: &wgpu::Limits) -> Result<Grids> {
     })
 }
 
+/// Reads [`FAIL_AT_STEP_VARIABLE`]; a value that is not a step number is reported and ignored.
+fn fail_at_step_from_env() -> Option<u64> {
+    let value = std::env::var(FAIL_AT_STEP_VARIABLE).ok()?;
+    let step = value.trim().parse().ok();
+    if step.is_none() {
+        tracing::warn!("ignoring {FAIL_AT_STEP_VARIABLE}={value:?}: not a step number");
+    }
+    step
+}
+
 /// Scales rows to unit length as the CPU engine does; a zero row stays at the origin.
 fn project_rows_to_sphere(points: &mut Points) {
     for i in 0..points.n() {
@@ -261,7 +271,7 @@ impl GpuEngine {
             rng: noise_rng(params.seed),
             grid_limit: limits.max_compute_workgroups_per_dimension,
             partner_chunk: if gpu.is_software() { chunk_rows(dim) } else { HARDWARE_CHUNK_ROWS },
-            fail_at_step: std::env::var(FAIL_AT_STEP_VARIABLE).ok().and_then(|value| value.parse().ok()),
+            fail_at_step: fail_at_step_from_env(),
             gpu,
             params,
             n,
