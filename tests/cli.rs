@@ -41,7 +41,8 @@ fn run_on_digits_latent_codes_writes_run_directory() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stderr: {stderr}");
     // The log goes to a pipe here, as to a file, so it carries no terminal colour codes.
-    assert!(stderr.contains("run finished") && !stderr.contains('\x1b'), "stderr: {stderr:?}");
+    assert!(stderr.contains("run finished"), "stderr: {stderr:?}");
+    assert!(!stderr.contains('\x1b'), "stderr: {stderr:?}");
 
     let (shape, values) = read_npy_f32(&out.join("positions.npy"));
     assert_eq!(shape, vec![5, 1797, 16]);

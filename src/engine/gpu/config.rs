@@ -107,6 +107,14 @@ pub(super) struct Grids {
     pub blocks: (u32, u32),
 }
 
+impl Grids {
+    /// Returns the grid of the force kernel for dimension `dim`: force_rows.wgsl's per-block
+    /// grid up to `ROWS_MAX_DIM`, force.wgsl's per-row grid above.
+    pub fn force(&self, dim: usize) -> (u32, u32) {
+        if dim <= ROWS_MAX_DIM { self.blocks } else { self.rows }
+    }
+}
+
 /// Returns the grids for `n` rows, or `None` when they exceed `max_per_dimension`.
 pub(super) fn grids_for(n: usize, max_per_dimension: u32) -> Option<Grids> {
     let rows = dispatch_grid(n, max_per_dimension)?;
@@ -201,11 +209,12 @@ fn optimizer_code(kind: OptimizerKind) -> u32 {
 }
 
 impl ShaderConfig {
-    /// Builds the uniform for `pass` over `n` rows of dimension `dim`. `grids` holds the widths
-    /// of the per-row grid and of force_rows.wgsl's per-block grid over all n rows; a mini-batch
-    /// step narrows `n` and the grids to the batch and keeps the whole in `total_n`. Factors are
-    /// computed in f64 and rounded to f32 once.
-    pub fn new(params: &Params, n: usize, dim: usize, grids: Grids, has_anchors: bool, pass: Pass) -> Self {
+    /// Builds the uniform for `pass` over `n` rows of dimension `dim`, with `partner_chunk`
+    /// partners per force dispatch. `grids` holds the widths of the per-row grid and of
+    /// force_rows.wgsl's per-block grid over all n rows. A mini-batch step narrows `n` and the
+    /// grids to the batch and keeps the whole in `total_n`. Factors are computed in f64 and
+    /// rounded to f32 once.
+    pub fn new(params: &Params, n: usize, dim: usize, grids: Grids, has_anchors: bool, partner_chunk: u32, pass: Pass) -> Self {
         let model = params.model();
         let (tile, lanes) = tile_shape(dim);
         let mut config = ShaderConfig {
@@ -220,7 +229,7 @@ impl ShaderConfig {
             block_grid_x: grids.blocks.0,
             total_n: n as u32,
             total_grid_x: grids.rows.0,
-            chunk_rows: chunk_rows(dim),
+            chunk_rows: partner_chunk,
             s: model.kernel.s as f32,
             eps2: (model.kernel.softening * model.kernel.softening) as f32,
             pair_scale: (2.0 * model.gamma / (n as f64 - 1.0)) as f32,

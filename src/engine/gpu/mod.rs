@@ -10,7 +10,7 @@
 //! enough to trip a driver's watchdog.
 //!
 //! A mini-batch step first saves the state (`save` in update.wgsl) and copies the batch's rows
-//! out (gather.wgsl); the force kernel then runs on the batch alone, and the update moves only the
+//! out (gather.wgsl). The force kernel then runs on the batch alone, and the update moves only the
 //! batch's rows. The host draws the batches from the same random stream as the CPU engine, so
 //! for a seed both engines pick the same rows, except with Langevin dynamics, whose noise the CPU
 //! engine draws from that stream too.
@@ -106,7 +106,6 @@ struct Pipelines {
     /// force_rows.wgsl up to `ROWS_MAX_DIM`, force.wgsl above.
     force: wgpu::ComputePipeline,
     force_group: wgpu::BindGroup,
-    force_grid: (u32, u32),
     first_chunk: wgpu::ComputePipeline,
     first_chunk_group: wgpu::BindGroup,
     next_chunk: wgpu::ComputePipeline,
@@ -265,7 +264,7 @@ impl GpuEngine {
         }
         let grids = check_size(n, dim, &limits)?;
         let buffers = create_buffers(&gpu, &start, &anchors)?;
-        let pipelines = create_pipelines(&gpu, &buffers, dim, grids)?;
+        let pipelines = create_pipelines(&gpu, &buffers, dim)?;
 
         Ok(Self {
             rng: noise_rng(params.seed),
@@ -451,8 +450,7 @@ impl GpuEngine {
     }
 
     fn write_config(&self, pass: Pass) {
-        let mut config = ShaderConfig::new(&self.params, self.n, self.dim, self.grids, self.has_anchors(), pass);
-        config.chunk_rows = self.partner_chunk;
+        let config = ShaderConfig::new(&self.params, self.n, self.dim, self.grids, self.has_anchors(), self.partner_chunk, pass);
         self.gpu.queue.write_buffer(&self.buffers.config, 0, bytemuck::bytes_of(&config));
     }
 
@@ -489,8 +487,7 @@ impl GpuEngine {
         pass.set_bind_group(0, &resources.gather_group, &[]);
         pass.dispatch_workgroups(x, y, 1);
 
-        let force_grid = if self.dim <= ROWS_MAX_DIM { batch.grids.blocks } else { batch.grids.rows };
-        self.record_force(pass, &resources.force_group, batch.size, force_grid);
+        self.record_force(pass, &resources.force_group, batch.size, batch.grids.force(self.dim));
 
         pass.set_pipeline(&p.update);
         pass.set_bind_group(0, &resources.update_group, &[]);
@@ -499,7 +496,7 @@ impl GpuEngine {
 
     /// Records the force over the whole state.
     fn record_whole_force(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.record_force(pass, &self.pipelines.force_group, self.n, self.pipelines.force_grid);
+        self.record_force(pass, &self.pipelines.force_group, self.n, self.grids.force(self.dim));
     }
 
     /// Records the force kernel over `rows` rows bound by `group`, one dispatch per chunk of
@@ -608,13 +605,13 @@ fn create_batch_resources(gpu: &GpuDevice, buffers: &Buffers, pipelines: &Pipeli
     })
 }
 
-fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, dim: usize, grids: Grids) -> Result<Pipelines> {
-    let (force, force_grid) = if dim <= ROWS_MAX_DIM {
+fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, dim: usize) -> Result<Pipelines> {
+    let force = if dim <= ROWS_MAX_DIM {
         let source = format!("{COMMON_WGSL}\n{KERNEL_WGSL}\n{FORCE_ROWS_WGSL}");
-        (gpu.create_pipeline("force (one thread per row)", &source, "main", &[("DIM", dim as f64)])?, grids.blocks)
+        gpu.create_pipeline("force (one thread per row)", &source, "main", &[("DIM", dim as f64)])?
     } else {
         let source = format!("{COMMON_WGSL}\n{KERNEL_WGSL}\n{FORCE_WGSL}");
-        (gpu.create_pipeline("force", &source, "main", &[])?, grids.rows)
+        gpu.create_pipeline("force", &source, "main", &[])?
     };
     let update_source = format!("{COMMON_WGSL}\n{UPDATE_WGSL}");
     let update = gpu.create_pipeline("update", &update_source, "main", &[])?;
@@ -644,7 +641,6 @@ fn create_pipelines(gpu: &GpuDevice, buffers: &Buffers, dim: usize, grids: Grids
     Ok(Pipelines {
         force,
         force_group,
-        force_grid,
         first_chunk,
         first_chunk_group,
         next_chunk,
