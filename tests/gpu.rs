@@ -260,8 +260,8 @@ fn mini_batch_runs_match_cpu_engine() {
         return;
     }
     // The GPU engine draws its batches from the CPU engine's stream, so the same rows move in
-    // both. Batches of 48 are not a multiple of the workgroup size; d = 3 takes
-    // force_rows.wgsl and d = 65 force.wgsl. Adam checks the per-row bias correction.
+    // both. Batches of 48 are not a multiple of the workgroup size. d = 3 takes force_rows.wgsl
+    // and d = 65 force.wgsl. Adam checks the per-row bias correction.
     for (optimizer, dim, task, project_sphere) in [
         (OptimizerKind::Gd, 3, TaskKind::None, false),
         (OptimizerKind::Adam, 3, TaskKind::Anchors, false),
@@ -401,8 +401,9 @@ fn hundred_thousand_points_in_64_dimensions_fit() {
         return;
     }
     // Past 65,535 rows the dispatches need the 2-D grid on most adapters, lavapipe included.
-    // One force evaluation at this size takes about an hour on a software adapter, so this
-    // steps nothing. It allocates, uploads, projects every row on the GPU and reads back.
+    // One force evaluation at this size would take over an hour on lavapipe (estimated from its
+    // rate at n = 4096, d = 64), so this steps nothing. It allocates, uploads, projects every row
+    // on the GPU and reads back.
     let (n, dim) = (100_000, 64);
     let start = sample_start(InitKind::Gaussian, n, dim, 3);
     let mut gpu = GpuEngine::new(Params::default(), start.clone()).unwrap();
@@ -427,7 +428,7 @@ fn run_with_lost_gpu_device() {
     if !gpu_present() {
         return;
     }
-    // The device is destroyed when step 25 starts; the run goes back to the frame of step 20
+    // The device is destroyed when step 25 starts. The run goes back to the frame of step 20
     // and finishes on the CPU.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");

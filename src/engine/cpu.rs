@@ -184,7 +184,7 @@ pub(super) fn sample_batch(rng: &mut ChaCha8Rng, n: usize, batch: usize) -> Vec<
     rows
 }
 
-/// The generator of mini-batches and Langevin noise for `seed`.
+/// Returns the generator of mini-batches and Langevin noise for `seed`.
 pub(super) fn noise_rng(seed: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // A stream apart from the one that draws the starting points.

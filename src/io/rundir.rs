@@ -174,7 +174,7 @@ impl RunWriter {
         Ok(())
     }
 
-    /// Records that the run went on with the CPU engine after the GPU engine failed; `run.json`
+    /// Records that the run went on with the CPU engine after the GPU engine failed. `run.json`
     /// keeps `message`.
     pub fn note_fallback(&mut self, message: String) {
         self.info.fallback = Some(message);

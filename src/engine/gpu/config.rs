@@ -142,16 +142,19 @@ const ROWS_TILE_FLOATS: u64 = 4096;
 /// (`wgpu::DeviceType::Cpu`) and larger ones elsewhere (`HARDWARE_CHUNK_ROWS`).
 const LOOP_BUDGET: u64 = 32768;
 
-/// Partners per force dispatch on a hardware adapter. One dispatch could cover them all, but
-/// a dispatch that runs for seconds can trip a driver's watchdog (about 2 s on Windows) on a
-/// small GPU; at 8192 partners, n = 65,536 takes 8 dispatches per step.
+/// Partners per force dispatch on a hardware adapter. One dispatch could cover them all, but a
+/// dispatch that runs for seconds can trip a driver's watchdog on a small GPU. At 8192 partners,
+/// n = 65,536 takes 8 dispatches per step.
+///
+/// NOTE: no hardware GPU has run this value, so both the watchdog margin and the cost of the
+/// extra dispatches are unmeasured.
 pub(super) const HARDWARE_CHUNK_ROWS: u32 = 8192;
 
 /// Threads of the single workgroup of reduce.wgsl (`REDUCE_WORKGROUP_SIZE` there).
 const REDUCE_WORKGROUP_SIZE: u64 = 256;
 
-/// Most particles the engine takes: each thread of reduce.wgsl loops over n / 256 rows, which
-/// must stay within `LOOP_BUDGET` on lavapipe.
+/// Maximum particle count of the engine, because each thread of reduce.wgsl loops over n / 256
+/// rows, which must stay within `LOOP_BUDGET` on lavapipe.
 pub(super) const MAX_ROWS: usize = (REDUCE_WORKGROUP_SIZE * LOOP_BUDGET) as usize;
 
 /// Returns the partners that one dispatch of the force shader for dimension `dim` covers: whole

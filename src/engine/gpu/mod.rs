@@ -5,9 +5,9 @@
 //! nothing back. It runs the `latch` entry point of update.wgsl, then the force kernel, then the
 //! optimizer update of update.wgsl. The force kernel is force_rows.wgsl (one thread per particle)
 //! for d up to 64 and force.wgsl (one workgroup per particle) above. It runs once per chunk of
-//! partners (chunk.wgsl): on a software adapter small chunks, so that lavapipe's loop limit does
-//! not cut its sums short, and elsewhere chunks of 8192 partners, so that no dispatch runs long
-//! enough to trip a driver's watchdog.
+//! partners (chunk.wgsl). A software adapter takes small chunks, so that lavapipe's loop limit
+//! does not cut its sums short. Other adapters take chunks of 8192 partners, so that no dispatch
+//! runs long enough to trip a driver's watchdog.
 //!
 //! A mini-batch step first saves the state (`save` in update.wgsl) and copies the batch's rows
 //! out (gather.wgsl). The force kernel then runs on the batch alone, and the update moves only the
@@ -131,7 +131,7 @@ pub struct GpuEngine {
     n: usize,
     dim: usize,
     grids: Grids,
-    /// Most workgroups along one dimension of a dispatch.
+    /// Maximum workgroups along one dimension of a dispatch.
     grid_limit: u32,
     /// Partners per force dispatch: [`chunk_rows`] on a software adapter, whose loop budget it
     /// respects, and [`HARDWARE_CHUNK_ROWS`] elsewhere.
@@ -198,12 +198,12 @@ fn check_size(n: usize, dim: usize, limits: &wgpu::Limits) -> Result<Grids> {
     })
 }
 
-/// Reads [`FAIL_AT_STEP_VARIABLE`]; a value that is not a step number is reported and ignored.
+/// Reads [`FAIL_AT_STEP_VARIABLE`]. A value that is not a step number is logged and ignored.
 fn fail_at_step_from_env() -> Option<u64> {
     let value = std::env::var(FAIL_AT_STEP_VARIABLE).ok()?;
     let step = value.trim().parse().ok();
     if step.is_none() {
-        tracing::warn!("ignoring {FAIL_AT_STEP_VARIABLE}={value:?}: not a step number");
+        tracing::warn!("invalid {FAIL_AT_STEP_VARIABLE}={value:?}: not a step number, so it is ignored");
     }
     step
 }
@@ -342,7 +342,7 @@ impl GpuEngine {
     pub fn step(&mut self) -> Result<()> {
         let step = self.step.load(Ordering::Relaxed);
         if self.fail_at_step == Some(step) {
-            tracing::warn!(step, "destroying the GPU device as {FAIL_AT_STEP_VARIABLE} asks");
+            tracing::warn!(step, "destroying the GPU device because {FAIL_AT_STEP_VARIABLE} names this step");
             self.gpu.destroy();
         }
         self.gpu.check()?;

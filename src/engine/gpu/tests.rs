@@ -45,7 +45,7 @@ fn size_check_counts_row_sums_in_low_dimension() {
 }
 
 #[test]
-fn count_above_the_reduction_limit_is_rejected() {
+fn count_above_reduction_limit() {
     let limits = wgpu::Limits { max_storage_buffer_binding_size: 1 << 40, max_buffer_size: 1 << 40, ..wgpu::Limits::default() };
     assert!(check_size(MAX_ROWS, 1, &limits).is_ok());
     let message = gpu_message(check_size(MAX_ROWS + 1, 1, &limits));
@@ -111,7 +111,7 @@ fn two_dimensional_grids_cover_every_row() {
     }
     // A lowered limit on the workgroups per dimension puts small systems on the 2-D grids that
     // most adapters need past n = 65535. d = 3 runs force_rows.wgsl on 75 blocks of 64 rows,
-    // 70 x 2 with a limit of 70; d = 65 runs force.wgsl on 300 rows, 18 x 17 with a limit of 18.
+    // 70 x 2 with a limit of 70. d = 65 runs force.wgsl on 300 rows, 18 x 17 with a limit of 18.
     // update.wgsl runs on the row grid in both. The mini-batches take 2-D grids too.
     for (dim, n, limit, force_grid, batch_size) in [(3, 4800, 70, (70, 2), 4600), (65, 300, 18, (18, 17), 130)] {
         let start = sample_start(InitKind::Gaussian, n, dim, 5);
